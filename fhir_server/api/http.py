@@ -1,0 +1,96 @@
+"""Reading a FHIR HTTP request: negotiation, preconditions, bodies, the interaction context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from fhir_server.api.media import (
+    FHIR_JSON,
+    JSON,
+    Negotiated,
+    parse_prefer,
+    require_body_type,
+    response_media_type,
+)
+from fhir_server.config import Settings
+from fhir_server.errors import PayloadTooLarge
+from fhir_server.interactions.context import Context, Preconditions
+from fhir_server.resource_json import parse_json, parse_resource
+from fhir_server.storage import Store
+from smart_auth.guard import access_for
+
+
+def negotiate(request: Request) -> Negotiated:
+    query = request.query_params
+    return_pref, strict = parse_prefer(request.headers.get("prefer"))
+    return Negotiated(
+        media_type=response_media_type(request.headers.get("accept"), query.get("_format")),
+        pretty=query.get("_pretty", "false").lower() == "true",
+        return_pref=return_pref,
+        strict=strict,
+    )
+
+
+def negotiate_leniently(request: Request) -> Negotiated:
+    """For error responses: never fails, falls back to FHIR JSON."""
+    try:
+        return negotiate(request)
+    except Exception:
+        return Negotiated()
+
+
+def preconditions(request: Request) -> Preconditions:
+    headers = request.headers
+    return Preconditions(
+        if_match=headers.get("if-match"),
+        if_none_match=headers.get("if-none-match"),
+        if_modified_since=headers.get("if-modified-since"),
+        if_none_exist=headers.get("if-none-exist"),
+    )
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def context(request: Request) -> Context:
+    settings = settings_of(request)
+    store: Store = request.app.state.store
+    return Context(
+        store=store,
+        access=access_for(request.headers),
+        base_url=settings.base_url,
+        max_count=settings.max_count,
+        default_count=settings.default_count,
+    )
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing (413) anything over ``limit`` bytes before reading all of it."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body ({declared} bytes) is over the limit of {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def resource_body(request: Request) -> dict[str, Any]:
+    require_body_type(request.headers.get("content-type"), allowed=(FHIR_JSON, JSON))
+    return parse_resource(await read_body(request, settings_of(request).max_body_bytes))
+
+
+async def json_body(request: Request, *, allowed: tuple[str, ...]) -> Any:
+    require_body_type(request.headers.get("content-type"), allowed=allowed)
+    return parse_json(await read_body(request, settings_of(request).max_body_bytes))
+
+
+def query_pairs(request: Request) -> list[tuple[str, str]]:
+    return request.query_params.multi_items()

@@ -1,0 +1,190 @@
+"""FHIR REST routes (https://hl7.org/fhir/R4/http.html#summary). Routes only route."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from fhir_server.api.http import (
+    context,
+    json_body,
+    negotiate,
+    preconditions,
+    query_pairs,
+    read_body,
+    resource_body,
+    settings_of,
+)
+from fhir_server.api.media import FORM, JSON_PATCH, require_body_type
+from fhir_server.api.render import render
+from fhir_server.errors import BadRequest
+from fhir_server.interactions.bundle import batch, transaction
+from fhir_server.interactions.capabilities import capabilities
+from fhir_server.interactions.create import create
+from fhir_server.interactions.delete import conditional_delete, delete
+from fhir_server.interactions.history import history
+from fhir_server.interactions.patch import conditional_patch, patch
+from fhir_server.interactions.read import read
+from fhir_server.interactions.search import search
+from fhir_server.interactions.update import conditional_update, update
+from fhir_server.interactions.vread import vread
+
+router = APIRouter()
+
+
+@router.get("/metadata", summary="capabilities")
+async def metadata_route(request: Request) -> Response:
+    how = negotiate(request)
+    return render(await capabilities(context(request), params=query_pairs(request)), how)
+
+
+@router.post("/", summary="batch or transaction")
+@router.post("", include_in_schema=False)
+async def bundle_route(request: Request) -> Response:
+    how = negotiate(request)
+    bundle = await resource_body(request)
+    kind = bundle.get("type")
+    if bundle.get("resourceType") != "Bundle" or kind not in ("batch", "transaction"):
+        raise BadRequest(
+            "POST to the base URL takes a Bundle of type batch or transaction",
+            expression=("Bundle.type",),
+        )
+    process = transaction if kind == "transaction" else batch
+    outcome = await process(
+        context(request), bundle=bundle, prefer=how.return_pref, strict=how.strict
+    )
+    return render(outcome, how)
+
+
+@router.get("/_history", summary="history-system")
+async def system_history_route(request: Request) -> Response:
+    how = negotiate(request)
+    outcome = await history(context(request), type=None, id=None, params=query_pairs(request))
+    return render(outcome, how)
+
+
+@router.get("/{type}", summary="search-type")
+async def search_route(request: Request, type: str) -> Response:
+    how = negotiate(request)
+    outcome = await search(
+        context(request), type=type, params=query_pairs(request), strict=how.strict
+    )
+    return render(outcome, how)
+
+
+@router.post("/{type}/_search", summary="search-type (POST)")
+async def search_post_route(request: Request, type: str) -> Response:
+    how = negotiate(request)
+    require_body_type(request.headers.get("content-type"), allowed=(FORM,))
+    raw = await read_body(request, settings_of(request).max_body_bytes)
+    try:
+        form = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError:
+        raise BadRequest("the form body is not UTF-8") from None
+    params = query_pairs(request) + form
+    outcome = await search(context(request), type=type, params=params, strict=how.strict)
+    return render(outcome, how)
+
+
+@router.post("/{type}", status_code=201, summary="create")
+async def create_route(request: Request, type: str) -> Response:
+    how = negotiate(request)
+    resource = await resource_body(request)
+    outcome = await create(
+        context(request), type=type, resource=resource, pre=preconditions(request)
+    )
+    return render(outcome, how, is_write=True)
+
+
+@router.put("/{type}", summary="conditional update")
+async def conditional_update_route(request: Request, type: str) -> Response:
+    how = negotiate(request)
+    resource = await resource_body(request)
+    outcome = await conditional_update(
+        context(request),
+        type=type,
+        query=request.url.query,
+        resource=resource,
+        pre=preconditions(request),
+    )
+    return render(outcome, how, is_write=True)
+
+
+@router.patch("/{type}", summary="conditional patch")
+async def conditional_patch_route(request: Request, type: str) -> Response:
+    how = negotiate(request)
+    operations = await json_body(request, allowed=(JSON_PATCH,))
+    outcome = await conditional_patch(
+        context(request),
+        type=type,
+        query=request.url.query,
+        operations=operations,
+        pre=preconditions(request),
+    )
+    return render(outcome, how, is_write=True)
+
+
+@router.delete("/{type}", summary="conditional delete")
+async def conditional_delete_route(request: Request, type: str) -> Response:
+    how = negotiate(request)
+    outcome = await conditional_delete(
+        context(request), type=type, query=request.url.query, pre=preconditions(request)
+    )
+    return render(outcome, how, is_write=True)
+
+
+@router.get("/{type}/_history", summary="history-type")
+async def type_history_route(request: Request, type: str) -> Response:
+    how = negotiate(request)
+    outcome = await history(context(request), type=type, id=None, params=query_pairs(request))
+    return render(outcome, how)
+
+
+@router.get("/{type}/{id}", summary="read")
+async def read_route(request: Request, type: str, id: str) -> Response:
+    how = negotiate(request)
+    outcome = await read(context(request), type=type, id=id, pre=preconditions(request))
+    return render(outcome, how)
+
+
+@router.put("/{type}/{id}", summary="update")
+async def update_route(request: Request, type: str, id: str) -> Response:
+    how = negotiate(request)
+    resource = await resource_body(request)
+    outcome = await update(
+        context(request), type=type, id=id, resource=resource, pre=preconditions(request)
+    )
+    return render(outcome, how, is_write=True)
+
+
+@router.patch("/{type}/{id}", summary="patch")
+async def patch_route(request: Request, type: str, id: str) -> Response:
+    how = negotiate(request)
+    operations = await json_body(request, allowed=(JSON_PATCH,))
+    outcome = await patch(
+        context(request), type=type, id=id, operations=operations, pre=preconditions(request)
+    )
+    return render(outcome, how, is_write=True)
+
+
+@router.delete("/{type}/{id}", summary="delete")
+async def delete_route(request: Request, type: str, id: str) -> Response:
+    how = negotiate(request)
+    outcome = await delete(context(request), type=type, id=id, pre=preconditions(request))
+    return render(outcome, how, is_write=True)
+
+
+@router.get("/{type}/{id}/_history", summary="history-instance")
+async def instance_history_route(request: Request, type: str, id: str) -> Response:
+    how = negotiate(request)
+    outcome = await history(context(request), type=type, id=id, params=query_pairs(request))
+    return render(outcome, how)
+
+
+@router.get("/{type}/{id}/_history/{vid}", summary="vread")
+async def vread_route(request: Request, type: str, id: str, vid: str) -> Response:
+    how = negotiate(request)
+    outcome = await vread(context(request), type=type, id=id, vid=vid)
+    return render(outcome, how)

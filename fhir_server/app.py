@@ -1,0 +1,93 @@
+"""The ASGI application: routes under the base URL's path, the store's lifetime, errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from fhir_server.api.http import negotiate_leniently
+from fhir_server.api.outcomes import error_response, internal_error_response
+from fhir_server.api.routes import router
+from fhir_server.config import Settings
+from fhir_server.errors import (
+    BadRequest,
+    FhirError,
+    MethodNotAllowed,
+    NotFound,
+)
+from fhir_server.storage import Store, open_store
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
+    """The server for ``settings``; ``store`` overrides the engine the database URL names."""
+    engine = store if store is not None else open_store(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await engine.open()
+        app.state.store = engine
+        log.info("serving FHIR R4 at %s (database %s)", settings.base_url, settings.database_url)
+        try:
+            yield
+        finally:
+            await engine.close()
+
+    app = FastAPI(
+        title="mhs-fhir",
+        summary="FHIR R4 server for military health beneficiaries",
+        lifespan=lifespan,
+        docs_url=f"{settings.mount_path}/_docs",
+        redoc_url=None,
+        openapi_url=f"{settings.mount_path}/_openapi.json",
+    )
+    app.state.settings = settings
+    app.include_router(router, prefix=settings.mount_path)
+
+    async def on_fhir_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, FhirError)
+        how = negotiate_leniently(request)
+        return error_response(exc, media_type=how.media_type, pretty=how.pretty)
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        error: FhirError
+        if exc.status_code == 404:
+            error = NotFound(f"{request.url.path} is not a FHIR endpoint of this server")
+        elif exc.status_code == 405:
+            error = MethodNotAllowed(
+                f"{request.method} is not allowed on {request.url.path}",
+                headers=dict(exc.headers or {}),
+            )
+        else:
+            error = BadRequest(str(exc.detail))
+        return on_fhir_error_sync(request, error)
+
+    def on_fhir_error_sync(request: Request, error: FhirError) -> Response:
+        how = negotiate_leniently(request)
+        return error_response(error, media_type=how.media_type, pretty=how.pretty)
+
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
+        return on_fhir_error_sync(request, BadRequest(f"invalid request: {exc}"))
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        return internal_error_response(exc)
+
+    app.add_exception_handler(FhirError, on_fhir_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(Exception, on_unexpected)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """ASGI factory for ``uvicorn --factory`` (and ``mhs-fhir serve --workers N``)."""
+    return create_app(Settings())

@@ -1,0 +1,225 @@
+"""The ``mhs-fhir`` command line.
+
+Every command that touches data takes ``--database-url`` (or ``MHS_FHIR_DATABASE_URL``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from fhir_server.config import DEFAULT_DATABASE_URL, Settings
+from fhir_server.interactions.context import Context
+from fhir_server.storage import Store, open_store
+from smart_auth.context import AccessContext
+
+T = TypeVar("T")
+log = logging.getLogger("mhs_fhir")
+
+database_option = click.option(
+    "--database-url",
+    envvar="MHS_FHIR_DATABASE_URL",
+    show_envvar=True,
+    default=DEFAULT_DATABASE_URL,
+    show_default=True,
+    help="Where the data lives: sqlite:///path/to/file.db (created if missing).",
+)
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _with_store(database_url: str, base_url: str, work: Callable[[Context], Awaitable[T]]) -> T:
+    """Open the store, run ``work`` with an interaction context, close the store."""
+
+    async def run() -> T:
+        store: Store = open_store(database_url)
+        await store.open()
+        try:
+            ctx = Context(store=store, access=AccessContext.open_server(), base_url=base_url)
+            return await work(ctx)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="mhs-fhir")
+def main() -> None:
+    """mhs-fhir: a FHIR R4 server for military health beneficiaries.
+
+    Serves the FHIR R4 REST API (JSON) on an embedded SQLite database by default. Start it
+    with `mhs-fhir serve`, fill it with `mhs-fhir load FILE...`.
+    """
+
+
+@main.command()
+@click.option(
+    "--host",
+    envvar="MHS_FHIR_HOST",
+    show_envvar=True,
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface to listen on (0.0.0.0 for all).",
+)
+@click.option(
+    "--port",
+    envvar="MHS_FHIR_PORT",
+    show_envvar=True,
+    default=8080,
+    type=int,
+    show_default=True,
+    help="TCP port.",
+)
+@database_option
+@click.option(
+    "--base-url",
+    envvar="MHS_FHIR_BASE_URL",
+    show_envvar=True,
+    default="",
+    help="Public FHIR base URL used in Location headers and Bundle links "
+    "[default: http://HOST:PORT/fhir]; its path is where the API is mounted.",
+)
+@click.option(
+    "--workers",
+    envvar="MHS_FHIR_WORKERS",
+    show_envvar=True,
+    default=1,
+    type=int,
+    show_default=True,
+    help="Server processes (SQLite serializes their writes).",
+)
+@click.option(
+    "--demo", is_flag=True, help="Load the demo data set first (once; skipped if present)."
+)
+@click.option(
+    "--log-level",
+    envvar="MHS_FHIR_LOG_LEVEL",
+    show_envvar=True,
+    default="info",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    show_default=True,
+)
+def serve(
+    host: str, port: int, database_url: str, base_url: str, workers: int, demo: bool, log_level: str
+) -> None:
+    """Run the FHIR server.
+
+    The API is at BASE_URL (default http://127.0.0.1:8080/fhir): try
+    `curl http://127.0.0.1:8080/fhir/metadata`. Ctrl-C stops it after in-flight requests end.
+    """
+    import uvicorn
+
+    _logging(log_level)
+    settings = Settings(
+        host=host,
+        port=port,
+        database_url=database_url,
+        base_url=base_url,
+        workers=workers,
+        log_level=log_level,
+    )
+    if demo:
+        _load_demo(settings)
+    # Worker processes build their settings from the environment (app_from_env).
+    os.environ.update(
+        MHS_FHIR_HOST=settings.host,
+        MHS_FHIR_PORT=str(settings.port),
+        MHS_FHIR_DATABASE_URL=settings.database_url,
+        MHS_FHIR_BASE_URL=settings.base_url,
+        MHS_FHIR_LOG_LEVEL=settings.log_level,
+    )
+    click.echo(
+        f"mhs-fhir: FHIR R4 API at {settings.base_url} (database {settings.database_url})", err=True
+    )
+    uvicorn.run(
+        "fhir_server.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=30,
+    )
+
+
+def _load_demo(settings: Settings) -> None:
+    from fhir_server.demo import DEMO_MARKER, demo_bundle
+    from fhir_server.interactions.bundle import transaction
+
+    async def work(ctx: Context) -> None:
+        if await ctx.store.read(*DEMO_MARKER) is not None:
+            log.info("demo data already loaded")
+            return
+        outcome = await transaction(ctx, bundle=demo_bundle(), prefer="minimal", strict=False)
+        log.info("loaded the demo data set (%d resources)", len((outcome.body or {})["entry"]))
+
+    _with_store(settings.database_url, settings.base_url, work)
+
+
+@main.command()
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@database_option
+@click.option(
+    "--base-url",
+    envvar="MHS_FHIR_BASE_URL",
+    show_envvar=True,
+    default="http://127.0.0.1:8080/fhir",
+    show_default=True,
+    help="The server's public base URL (fullUrls in transactions are read against it).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def load(files: tuple[Path, ...], database_url: str, base_url: str, quiet: bool) -> None:
+    """Load FHIR JSON files into the store, through the same write path as the API.
+
+    FILES may be NDJSON (one resource per line: *.ndjson, *.jsonl), transaction or batch
+    Bundles (processed as if POSTed to the base URL), other Bundles (each entry stored) or
+    single resources. Resources with an id are stored with update (PUT), others with create.
+    Each bad record is reported as FILE:LINE: message; the others are still stored. The exit
+    status is 1 if any record failed.
+    """
+    from tqdm import tqdm
+
+    from fhir_server.loading import count_records
+    from fhir_server.loading import load as load_files
+
+    _logging("warning")
+    paths = list(files)
+    total = count_records(paths)
+
+    async def work(ctx: Context) -> Any:
+        with tqdm(total=total, unit="rec", disable=quiet or None, file=sys.stderr) as bar:
+            return await load_files(ctx, paths, on_record=lambda: bar.update(1))
+
+    report = _with_store(database_url, base_url, work)
+    for error in report.errors:
+        click.echo(f"error: {error}", err=True)
+    click.echo(
+        f"stored {report.stored} resources from {len(paths)} files;"
+        f" {len(report.errors)} records failed",
+        err=True,
+    )
+    if report.errors:
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,58 @@
+"""Server time as FHIR instants, in one fixed UTC format that sorts as text."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, timezone
+
+_DATETIME = re.compile(
+    r"^(?P<y>\d{4})(-(?P<m>\d{2})(-(?P<d>\d{2})"
+    r"(T(?P<H>\d{2}):(?P<M>\d{2})(:(?P<S>\d{2})(\.(?P<f>\d+))?)?"
+    r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
+)
+
+
+def format_instant(moment: datetime) -> str:
+    """``2026-11-22T05:33:43.123Z``: millisecond precision, UTC, lexically ordered."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def now_instant() -> str:
+    return format_instant(datetime.now(UTC))
+
+
+def parse_instant(value: str) -> datetime:
+    """A FHIR date, dateTime or instant as the first moment it covers (UTC when no zone).
+
+    Raises ValueError for anything else.
+    """
+    match = _DATETIME.match(value.strip())
+    if match is None:
+        raise ValueError(f"not a FHIR dateTime: {value!r}")
+    g = match.groupdict()
+    if g["H"] is not None and g["tz"] is None and g["S"] is not None:
+        tz: timezone = UTC
+    elif g["tz"] in (None, "Z"):
+        tz = UTC
+    else:
+        sign = 1 if g["tz"][0] == "+" else -1
+        hours, minutes = int(g["tz"][1:3]), int(g["tz"][4:6])
+        tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
+    fraction = (g["f"] or "0")[:6].ljust(6, "0")
+    return datetime(
+        int(g["y"]),
+        int(g["m"] or 1),
+        int(g["d"] or 1),
+        int(g["H"] or 0),
+        int(g["M"] or 0),
+        int(g["S"] or 0),
+        int(fraction),
+        tzinfo=tz,
+    )
+
+
+def http_date(instant: str) -> str:
+    """An RFC 9110 HTTP-date (Last-Modified) for a stored FHIR instant."""
+    moment = parse_instant(instant)
+    return moment.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")

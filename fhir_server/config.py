@@ -1,0 +1,36 @@
+"""Settings: one pydantic class, every field also an ``MHS_FHIR_*`` environment variable."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./var/mhs-fhir.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MHS_FHIR_", extra="ignore")
+
+    database_url: str = Field(DEFAULT_DATABASE_URL, description="sqlite:///path/to/file.db")
+    host: str = Field("127.0.0.1", description="interface to listen on")
+    port: int = Field(8080, ge=0, le=65535, description="TCP port")
+    base_url: str = Field("", description="public FHIR base URL; default http://HOST:PORT/fhir")
+    workers: int = Field(1, ge=1, le=64, description="server processes")
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="largest request body")
+    default_count: int = Field(50, ge=1, description="page size when _count is not given")
+    max_count: int = Field(1000, ge=1, description="largest page size a client may ask for")
+    log_level: str = Field("info", description="debug, info, warning or error")
+
+    @model_validator(mode="after")
+    def _default_base_url(self) -> Settings:
+        if not self.base_url:
+            self.base_url = f"http://{self.host}:{self.port}/fhir"
+        self.base_url = self.base_url.rstrip("/")
+        return self
+
+    @property
+    def mount_path(self) -> str:
+        """The path part of the base URL, where the FHIR API is served (``/fhir``)."""
+        return urlsplit(self.base_url).path.rstrip("/")

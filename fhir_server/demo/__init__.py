@@ -1,0 +1,18 @@
+"""A small demo data set: a sponsor, spouse and child with appointments, messages, medications."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+import orjson
+
+DEMO_MARKER = ("Patient", "demo-sponsor")
+
+
+def demo_bundle() -> dict[str, Any]:
+    """The demo transaction Bundle (PUT entries with fixed ids)."""
+    data: dict[str, Any] = orjson.loads(
+        resources.files(__name__).joinpath("demo-bundle.json").read_bytes()
+    )
+    return data

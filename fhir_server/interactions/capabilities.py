@@ -1,0 +1,101 @@
+"""capabilities: ``GET [base]/metadata`` (https://hl7.org/fhir/R4/http.html#capabilities).
+
+Generated from what the server really serves: its types, interactions and search parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from fhir_server.clock import now_instant
+from fhir_server.errors import BadRequest
+from fhir_server.interactions.context import Context, Outcome
+from fhir_server.spec import FHIR_VERSION, search_parameters
+from fhir_server.validation import served_types
+from smart_auth.context import Interaction
+
+TYPE_INTERACTIONS = (
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
+)
+SUPPORTED_SEARCH_PARAMS = ("_id", "identifier")
+
+
+def software_version() -> str:
+    try:
+        return version("mhs-fhir")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
+
+def _search_params(type: str) -> list[dict[str, str]]:
+    defined = {**search_parameters()["Resource"], **search_parameters().get(type, {})}
+    return [
+        {"name": code, "definition": defined[code]["url"], "type": defined[code]["type"]}
+        for code in SUPPORTED_SEARCH_PARAMS
+        if code in defined
+    ]
+
+
+@cache
+def _resources() -> list[dict[str, Any]]:
+    return [
+        {
+            "type": type,
+            "profile": f"http://hl7.org/fhir/StructureDefinition/{type}",
+            "interaction": [{"code": code} for code in TYPE_INTERACTIONS],
+            "versioning": "versioned",
+            "readHistory": True,
+            "updateCreate": True,
+            "conditionalCreate": True,
+            "conditionalRead": "full-support",
+            "conditionalUpdate": True,
+            "conditionalDelete": "single",
+            "searchParam": _search_params(type),
+        }
+        for type in sorted(served_types())
+    ]
+
+
+def capability_statement(base_url: str) -> dict[str, Any]:
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": now_instant(),
+        "publisher": "mhs-fhir",
+        "kind": "instance",
+        "software": {"name": "mhs-fhir", "version": software_version()},
+        "implementation": {"description": "mhs-fhir FHIR R4 server", "url": base_url},
+        "fhirVersion": FHIR_VERSION,
+        "format": ["application/fhir+json", "json"],
+        "patchFormat": ["application/json-patch+json"],
+        "rest": [
+            {
+                "mode": "server",
+                "resource": _resources(),
+                "interaction": [
+                    {"code": "transaction"},
+                    {"code": "batch"},
+                    {"code": "history-system"},
+                ],
+            }
+        ],
+    }
+
+
+async def capabilities(ctx: Context, *, params: Sequence[tuple[str, str]]) -> Outcome:
+    ctx.access.require(Interaction.CAPABILITIES, None)
+    for name, value in params:
+        if name == "mode" and value not in ("full", "normative"):
+            raise BadRequest(f"metadata mode {value!r} is not supported", code="not-supported")
+    return Outcome(status=200, body=capability_statement(ctx.base_url))

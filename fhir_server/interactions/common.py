@@ -1,0 +1,136 @@
+"""Rules several interactions share: served types, ETags, If-Match, writing a new version.
+
+Spec: https://hl7.org/fhir/R4/http.html#concurrency and https://hl7.org/fhir/R4/http.html#versioning
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fhir_server import indexing
+from fhir_server.clock import now_instant
+from fhir_server.errors import BadRequest, Conflict, Gone, NotFound, PreconditionFailed
+from fhir_server.interactions.context import Context, Outcome
+from fhir_server.resource_json import dumps, stamped
+from fhir_server.storage import StoredVersion, TokenRow, VersionConflict, Write
+from fhir_server.storage.records import Method
+from fhir_server.validation import served_types, validate_resource
+
+_ETAG = re.compile(r'^\s*(W/)?"([^"]*)"\s*$')
+_RETRIES = 8
+
+
+def check_type(type: str) -> None:
+    """404 for a type this server does not serve (http.html: "resource type not supported")."""
+    if type not in served_types():
+        raise NotFound(f"resource type {type!r} is not supported by this server")
+
+
+def check_body_type(resource: dict[str, Any], type: str) -> None:
+    if resource.get("resourceType") != type:
+        raise BadRequest(
+            f"the body is a {resource.get('resourceType')!r} but the URL is for {type!r}",
+            expression=("resourceType",),
+        )
+
+
+def etag(version: int) -> str:
+    return f'W/"{version}"'
+
+
+def parse_etag(value: str, *, header: str) -> int:
+    """``W/"3"`` (or ``"3"``) -> 3; anything else is a 400 naming the header."""
+    match = _ETAG.match(value)
+    if match is None or not match.group(2).isdigit():
+        raise BadRequest(f'{header} must be an ETag like W/"3", not {value!r}', code="value")
+    return int(match.group(2))
+
+
+def query_of(criteria: str) -> list[tuple[str, str]]:
+    """If-None-Exist or a conditional URL's query part as (name, value) pairs."""
+    return parse_qsl(criteria.split("?", 1)[-1], keep_blank_values=True)
+
+
+def current_or_error(type: str, id: str, current: StoredVersion | None) -> StoredVersion:
+    """The live version: 404 if never known, 410 if deleted."""
+    if current is None:
+        raise NotFound(f"{type}/{id} is not known")
+    if current.deleted:
+        raise Gone(f"{type}/{id} was deleted", headers={"ETag": etag(current.version)})
+    return current
+
+
+def check_if_match(expected: int | None, current: StoredVersion | None, what: str) -> None:
+    if expected is None:
+        return
+    found = None if current is None else current.version
+    if found != expected:
+        raise PreconditionFailed(
+            f"If-Match {etag(expected)} does not match the current version of {what}"
+            f" ({'none' if found is None else etag(found)})",
+            code="conflict",
+        )
+
+
+async def write_version(
+    ctx: Context,
+    *,
+    type: str,
+    id: str,
+    resource: dict[str, Any] | None,
+    current: StoredVersion | None,
+    method: Method,
+) -> StoredVersion:
+    """Validate, stamp, index and store the next version (``resource=None``: a delete).
+
+    The write is guarded by the version read in ``current``: if anybody wrote in between,
+    the engine raises VersionConflict and nothing is stored.
+    """
+    version = (current.version if current else 0) + 1
+    last_updated = now_instant()
+    body: bytes | None = None
+    tokens: tuple[TokenRow, ...] = ()
+    if resource is not None:
+        document = stamped(resource, id=id, version=version, last_updated=last_updated)
+        validate_resource(document)
+        body, tokens = dumps(document), indexing.extract(document)
+    write = Write(
+        type=type,
+        id=id,
+        version=version,
+        expected_version=current.version if current else None,
+        last_updated=last_updated,
+        method=method,
+        body=body,
+        tokens=tokens,
+    )
+    [stored] = await ctx.commit([write])
+    return stored
+
+
+async def retrying(
+    ctx: Context, attempt: Callable[[], Awaitable[Outcome]], *, retry: bool = True
+) -> Outcome:
+    """Run ``attempt`` again when a concurrent writer got there first (no If-Match given).
+
+    With If-Match, a lost race is the client's 412; inside a transaction, the transaction
+    fails as a whole when it commits.
+    """
+    tries = _RETRIES if retry and ctx.pending is None else 1
+    for remaining in range(tries - 1, -1, -1):
+        try:
+            return await attempt()
+        except VersionConflict as exc:
+            if remaining == 0:
+                if not retry:
+                    raise PreconditionFailed(
+                        f"{exc.type}/{exc.id} changed since version {exc.expected}",
+                        code="conflict",
+                    ) from None
+                raise Conflict(
+                    f"{exc.type}/{exc.id} is being changed by others; try again"
+                ) from None
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,43 @@
+"""read: ``GET [base]/[type]/[id]`` (https://hl7.org/fhir/R4/http.html#read), with the
+conditional read of If-None-Match and If-Modified-Since (http.html#cread)."""
+
+from __future__ import annotations
+
+from fhir_server.clock import parse_instant
+from fhir_server.errors import BadRequest
+from fhir_server.interactions.common import check_type, current_or_error, etag
+from fhir_server.interactions.context import Context, Outcome, Preconditions
+from fhir_server.storage import StoredVersion
+from smart_auth.context import Interaction
+
+
+def not_modified(current: StoredVersion, pre: Preconditions) -> bool:
+    if pre.if_none_match is not None:
+        tags = {tag.strip() for tag in pre.if_none_match.split(",")}
+        mine = etag(current.version)
+        return "*" in tags or mine in tags or mine.removeprefix("W/") in tags
+    if pre.if_modified_since is not None:
+        try:
+            since = parse_instant(pre.if_modified_since)
+        except ValueError:
+            from email.utils import parsedate_to_datetime
+
+            try:
+                since = parsedate_to_datetime(pre.if_modified_since)
+            except (TypeError, ValueError):
+                raise BadRequest(
+                    f"If-Modified-Since is not a date: {pre.if_modified_since!r}"
+                ) from None
+        # HTTP dates have whole seconds: compare at that precision.
+        changed = parse_instant(current.last_updated).replace(microsecond=0)
+        return changed <= since
+    return False
+
+
+async def read(ctx: Context, *, type: str, id: str, pre: Preconditions) -> Outcome:
+    ctx.access.require(Interaction.READ, type)
+    check_type(type)
+    current = current_or_error(type, id, await ctx.current(type, id))
+    if not_modified(current, pre):
+        return Outcome(status=304, version=current)
+    return Outcome(status=200, version=current)

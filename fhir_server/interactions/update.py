@@ -1,0 +1,90 @@
+"""update: ``PUT [base]/[type]/[id]`` (https://hl7.org/fhir/R4/http.html#update), including
+update-as-create, and conditional update ``PUT [base]/[type]?criteria`` (http.html#cond-update).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fhir_server.errors import BadRequest, Conflict, PreconditionFailed
+from fhir_server.interactions.common import (
+    check_body_type,
+    check_if_match,
+    check_type,
+    parse_etag,
+    query_of,
+    retrying,
+    write_version,
+)
+from fhir_server.interactions.context import Context, Outcome, Preconditions
+from fhir_server.resource_json import check_id
+from fhir_server.search import criteria
+from smart_auth.context import Interaction
+
+
+async def update(
+    ctx: Context, *, type: str, id: str, resource: dict[str, Any], pre: Preconditions
+) -> Outcome:
+    ctx.access.require(Interaction.UPDATE, type)
+    check_type(type)
+    check_id(id)
+    check_body_type(resource, type)
+    if resource.get("id") != id:
+        raise BadRequest(
+            f"the body's id ({resource.get('id')!r}) must equal the id in the URL ({id!r})",
+            expression=(f"{type}.id",),
+        )
+    expected = None if pre.if_match is None else parse_etag(pre.if_match, header="If-Match")
+
+    async def attempt() -> Outcome:
+        current = await ctx.current(type, id)
+        check_if_match(expected, current, f"{type}/{id}")
+        stored = await write_version(
+            ctx, type=type, id=id, resource=resource, current=current, method="PUT"
+        )
+        if current is None or current.deleted:
+            return Outcome(
+                status=201,
+                version=stored,
+                location=ctx.url(type, id, "_history", str(stored.version)),
+            )
+        return Outcome(status=200, version=stored)
+
+    return await retrying(ctx, attempt, retry=expected is None)
+
+
+async def conditional_update(
+    ctx: Context, *, type: str, query: str, resource: dict[str, Any], pre: Preconditions
+) -> Outcome:
+    ctx.access.require(Interaction.UPDATE, type)
+    check_type(type)
+    check_body_type(resource, type)
+    plan = criteria.conditional(type, query_of(query))
+    matches = await ctx.store.search(plan)
+    body_id = resource.get("id")
+    if len(matches) > 1:
+        raise PreconditionFailed(
+            f"the criteria match {len(matches)} {type} resources", code="multiple-matches"
+        )
+    if matches:
+        found = matches[0]
+        if body_id is not None and body_id != found.id:
+            raise BadRequest(
+                f"the body's id {body_id!r} differs from the matching {type}/{found.id}",
+                expression=(f"{type}.id",),
+            )
+        return await update(
+            ctx, type=type, id=found.id, resource={**resource, "id": found.id}, pre=pre
+        )
+    if body_id is None:
+        new_id = str(uuid.uuid4())
+        return await update(ctx, type=type, id=new_id, resource={**resource, "id": new_id}, pre=pre)
+    if not isinstance(body_id, str):
+        raise BadRequest("the body's id must be a string", expression=(f"{type}.id",))
+    existing = await ctx.current(type, body_id)
+    if existing is not None and not existing.deleted:
+        raise Conflict(
+            f"no {type} matches the criteria, but {type}/{body_id} exists and does not match"
+        )
+    return await update(ctx, type=type, id=body_id, resource=resource, pre=pre)

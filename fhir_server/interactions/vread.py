@@ -1,0 +1,23 @@
+"""vread: ``GET [base]/[type]/[id]/_history/[vid]`` (https://hl7.org/fhir/R4/http.html#vread)."""
+
+from __future__ import annotations
+
+from fhir_server.errors import Gone, NotFound
+from fhir_server.interactions.common import check_type, etag
+from fhir_server.interactions.context import Context, Outcome
+from smart_auth.context import Interaction
+
+
+async def vread(ctx: Context, *, type: str, id: str, vid: str) -> Outcome:
+    ctx.access.require(Interaction.VREAD, type)
+    check_type(type)
+    if not vid.isdigit():
+        raise NotFound(f"{type}/{id} has no version {vid!r}")
+    found = await ctx.store.vread(type, id, int(vid))
+    if found is None:
+        raise NotFound(f"{type}/{id} has no version {vid}")
+    if found.deleted:
+        raise Gone(
+            f"version {vid} of {type}/{id} is a deletion", headers={"ETag": etag(found.version)}
+        )
+    return Outcome(status=200, version=found)

@@ -1,0 +1,1 @@
+"""FHIR search: query string -> SearchPlan (engine-independent plain data)."""

@@ -1,0 +1,49 @@
+"""Splitting search values: comma = OR, ``|`` between system and code, ``\\`` escapes.
+
+Spec: https://hl7.org/fhir/R4/search.html#escaping
+"""
+
+from __future__ import annotations
+
+
+def split_unescaped(value: str, sep: str) -> list[str]:
+    """Split at ``sep`` not preceded by a backslash; keep escapes for the next split."""
+    parts, current, i = [], [], 0
+    while i < len(value):
+        ch = value[i]
+        if ch == "\\" and i + 1 < len(value):
+            current.append(value[i : i + 2])
+            i += 2
+            continue
+        if ch == sep:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    parts.append("".join(current))
+    return parts
+
+
+def unescape(value: str) -> str:
+    out, i = [], 0
+    while i < len(value):
+        if value[i] == "\\" and i + 1 < len(value) and value[i + 1] in "\\,|$":
+            out.append(value[i + 1])
+            i += 2
+        else:
+            out.append(value[i])
+            i += 1
+    return "".join(out)
+
+
+def token(value: str) -> tuple[str | None, str | None]:
+    """``[system]|[code]`` -> (system, code): ``|code`` is (``""``, code), ``code`` is
+    (None, code), ``system|`` is (system, None)."""
+    pieces = split_unescaped(value, "|")
+    if len(pieces) == 1:
+        return None, unescape(pieces[0])
+    if len(pieces) != 2:
+        raise ValueError(f"a token has at most one unescaped '|': {value!r}")
+    system, code = unescape(pieces[0]), unescape(pieces[1])
+    return system, (code or None)

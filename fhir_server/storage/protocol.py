@@ -1,0 +1,44 @@
+"""The storage boundary: what every engine (SQLite, MongoDB) implements.
+
+Each method names the part of the FHIR spec it serves. The contract suite in
+``tests/fhir_server/storage/`` takes an engine as a fixture and proves engines interchangeable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from fhir_server.search.plan import SearchPlan
+from fhir_server.storage.records import HistoryQuery, StoredVersion, Write
+
+
+class Store(Protocol):
+    async def open(self) -> None:
+        """Connect, create or migrate the schema. Called once before any other method."""
+
+    async def close(self) -> None:
+        """Finish pending writes and release connections."""
+
+    async def read(self, type: str, id: str) -> StoredVersion | None:
+        """Current version, deleted ones included (https://hl7.org/fhir/R4/http.html#read)."""
+
+    async def vread(self, type: str, id: str, version: int) -> StoredVersion | None:
+        """One version (https://hl7.org/fhir/R4/http.html#vread)."""
+
+    async def write(self, writes: Sequence[Write]) -> Sequence[StoredVersion]:
+        """Apply all writes atomically (resource + history + index), each guarded by its
+        compare-and-swap on the current version; raise VersionConflict and store nothing if
+        any guard fails (https://hl7.org/fhir/R4/http.html#concurrency,
+        https://hl7.org/fhir/R4/http.html#transaction)."""
+
+    async def history(self, query: HistoryQuery) -> Sequence[StoredVersion]:
+        """Versions newest first (https://hl7.org/fhir/R4/http.html#history)."""
+
+    async def search(self, plan: SearchPlan) -> Sequence[StoredVersion]:
+        """Current, non-deleted resources matching the plan, in ``seq`` order of their first
+        version; ``StoredVersion.seq`` is the paging cursor
+        (https://hl7.org/fhir/R4/search.html)."""
+
+    async def count(self, plan: SearchPlan) -> int:
+        """How many resources match the plan, ignoring count and cursor."""

@@ -1,0 +1,30 @@
+"""Resource validation on write: JSON shape per json.html, then the R4B models.
+
+``validate_resource`` is the one entry point; the rest of the server never sees the models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fhir_server.errors import Unprocessable
+from fhir_server.validation import models, shape
+
+__all__ = ["served_types", "validate_resource"]
+
+served_types = models.served_types
+
+
+def validate_resource(resource: Mapping[str, Any]) -> None:
+    """Raise :class:`Unprocessable` (422) naming every bad element of ``resource``."""
+    issues = shape.shape_issues(resource)
+    if not issues:
+        issues = models.model_issues(resource)
+    if issues:
+        first = issues[0]
+        more = f" (and {len(issues) - 1} more issues)" if len(issues) > 1 else ""
+        raise Unprocessable(
+            f"invalid {resource.get('resourceType', 'resource')}: {first.diagnostics}{more}",
+            issues=tuple(issues),
+        )

@@ -1,0 +1,1 @@
+"""SMART App Launch 2.x authorization: tokens in, one AccessContext per request out."""

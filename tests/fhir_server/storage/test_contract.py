@@ -1,0 +1,271 @@
+"""The storage contract: what every engine behind the Store protocol must do, the same way.
+
+Each test takes the ``store`` fixture; an engine joins the suite by adding itself to ENGINES.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from fhir_server.search.plan import IdIn, SearchPlan, TokenIn
+from fhir_server.storage import (
+    HistoryQuery,
+    Store,
+    TokenRow,
+    VersionConflict,
+    Write,
+)
+from fhir_server.storage.sqlite import SqliteStore
+
+pytestmark = pytest.mark.anyio
+
+ENGINES: dict[str, Callable[[Path], Store]] = {
+    "sqlite": lambda tmp: SqliteStore(str(tmp / "contract.db")),
+}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(params=sorted(ENGINES))
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    engine = ENGINES[request.param](tmp_path)
+    await engine.open()
+    try:
+        yield engine
+    finally:
+        await engine.close()
+
+
+def put(
+    id: str,
+    version: int,
+    *,
+    type: str = "Patient",
+    body: bytes | None = b"{}",
+    expected: int | None | str = "previous",
+    at: str = "2026-01-01T00:00:00.000Z",
+    tokens: tuple[TokenRow, ...] = (),
+) -> Write:
+    """A write of ``version``; by default guarded by the version before it."""
+    guard = (version - 1 or None) if expected == "previous" else expected
+    assert guard is None or isinstance(guard, int)
+    return Write(
+        type=type,
+        id=id,
+        version=version,
+        expected_version=guard,
+        last_updated=at,
+        method="POST" if version == 1 else ("DELETE" if body is None else "PUT"),
+        body=body,
+        tokens=tokens,
+    )
+
+
+def mrn(code: str, system: str | None = "urn:mrn") -> TokenRow:
+    return TokenRow("identifier", system, code)
+
+
+async def test_a_written_version_reads_back_byte_for_byte(store: Store) -> None:
+    body = b'{"resourceType":"Patient","id":"a","birthDate":"1970-01-01","x":1.50}'
+    await store.write([put("a", 1, body=body)])
+    found = await store.read("Patient", "a")
+    assert found is not None
+    assert (found.body, found.version, found.method) == (body, 1, "POST")
+
+
+async def test_reading_an_unknown_resource_gives_none(store: Store) -> None:
+    assert await store.read("Patient", "nobody") is None
+    assert await store.vread("Patient", "nobody", 1) is None
+
+
+async def test_types_are_separate_namespaces(store: Store) -> None:
+    await store.write([put("same", 1, type="Patient", body=b"1")])
+    await store.write([put("same", 1, type="Practitioner", body=b"2")])
+    patient, practitioner = await store.read("Patient", "same"), await store.read("Practitioner", "same")
+    assert patient is not None and practitioner is not None
+    assert (patient.body, practitioner.body) == (b"1", b"2")
+
+
+async def test_create_of_an_existing_id_is_a_version_conflict(store: Store) -> None:
+    await store.write([put("a", 1)])
+    with pytest.raises(VersionConflict):
+        await store.write([put("a", 1, body=b"other")])
+    found = await store.read("Patient", "a")
+    assert found is not None and found.body == b"{}"
+
+
+async def test_update_guarded_by_a_stale_version_is_refused_and_stores_nothing(store: Store) -> None:
+    await store.write([put("a", 1)])
+    await store.write([put("a", 2, body=b"v2")])
+    with pytest.raises(VersionConflict):
+        await store.write([put("a", 2, body=b"stale", expected=1)])
+    found = await store.read("Patient", "a")
+    assert found is not None and (found.version, found.body) == (2, b"v2")
+
+
+async def test_update_of_an_unknown_resource_guarded_by_a_version_is_refused(store: Store) -> None:
+    with pytest.raises(VersionConflict):
+        await store.write([put("ghost", 2)])
+    assert await store.read("Patient", "ghost") is None
+
+
+async def test_writes_in_one_call_are_all_or_nothing(store: Store) -> None:
+    await store.write([put("taken", 1)])
+    with pytest.raises(VersionConflict):
+        await store.write([put("fresh", 1), put("taken", 1)])
+    assert await store.read("Patient", "fresh") is None
+    history = await store.history(HistoryQuery(count=100))
+    assert [(v.id, v.version) for v in history] == [("taken", 1)]
+
+
+async def test_a_delete_is_a_version_without_body(store: Store) -> None:
+    await store.write([put("a", 1)])
+    await store.write([put("a", 2, body=None)])
+    current = await store.read("Patient", "a")
+    assert current is not None and current.deleted and current.version == 2
+    assert current.method == "DELETE"
+    first = await store.vread("Patient", "a", 1)
+    assert first is not None and first.body == b"{}"
+
+
+async def test_a_deleted_resource_can_be_written_again(store: Store) -> None:
+    await store.write([put("a", 1)])
+    await store.write([put("a", 2, body=None)])
+    await store.write([put("a", 3, body=b"back")])
+    current = await store.read("Patient", "a")
+    assert current is not None and (current.version, current.body) == (3, b"back")
+
+
+async def test_every_version_stays_readable(store: Store) -> None:
+    for v in range(1, 6):
+        await store.write([put("a", v, body=f"v{v}".encode())])
+    for v in range(1, 6):
+        found = await store.vread("Patient", "a", v)
+        assert found is not None and found.body == f"v{v}".encode()
+    assert await store.vread("Patient", "a", 6) is None
+
+
+async def test_history_is_newest_first_at_every_level(store: Store) -> None:
+    await store.write([put("a", 1)])
+    await store.write([put("o", 1, type="Organization")])
+    await store.write([put("a", 2)])
+    system = await store.history(HistoryQuery(count=10))
+    assert [(v.type, v.id, v.version) for v in system] == [
+        ("Patient", "a", 2),
+        ("Organization", "o", 1),
+        ("Patient", "a", 1),
+    ]
+    of_type = await store.history(HistoryQuery(type="Patient", count=10))
+    assert [(v.id, v.version) for v in of_type] == [("a", 2), ("a", 1)]
+    instance = await store.history(HistoryQuery(type="Organization", id="o", count=10))
+    assert [(v.id, v.version) for v in instance] == [("o", 1)]
+
+
+async def test_history_pages_by_cursor_without_gaps_or_repeats(store: Store) -> None:
+    for i in range(7):
+        await store.write([put(f"p{i}", 1)])
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = await store.history(HistoryQuery(count=3, before_seq=cursor))
+        seen.extend(v.id for v in page)
+        if len(page) < 3:
+            break
+        cursor = page[-1].seq
+    assert seen == [f"p{i}" for i in reversed(range(7))]
+
+
+async def test_history_since_keeps_versions_at_or_after_the_instant(store: Store) -> None:
+    await store.write([put("old", 1, at="2026-01-01T00:00:00.000Z")])
+    await store.write([put("edge", 1, at="2026-02-01T00:00:00.000Z")])
+    await store.write([put("new", 1, at="2026-03-01T00:00:00.000Z")])
+    found = await store.history(HistoryQuery(since="2026-02-01T00:00:00.000Z", count=10))
+    assert [v.id for v in found] == ["new", "edge"]
+
+
+async def test_search_by_id_returns_current_live_versions(store: Store) -> None:
+    await store.write([put("a", 1)])
+    await store.write([put("a", 2, body=b"v2")])
+    await store.write([put("b", 1)])
+    await store.write([put("b", 2, body=None)])
+    found = await store.search(SearchPlan(type="Patient", conditions=(IdIn(("a", "b", "z")),)))
+    assert [(v.id, v.version, v.body) for v in found] == [("a", 2, b"v2")]
+
+
+@pytest.mark.parametrize(
+    ("pairs", "expected"),
+    [
+        ((("urn:mrn", "1"),), ["sys"]),
+        (((None, "1"),), ["sys", "nosys", "other"]),
+        ((("", "1"),), ["nosys"]),
+        ((("urn:other", None),), ["other"]),
+        ((("urn:mrn", "1"), ("urn:other", "1")), ["sys", "other"]),
+        ((("urn:mrn", "2"),), []),
+    ],
+)
+async def test_token_search_honours_system_and_code(
+    store: Store, pairs: tuple[tuple[str | None, str | None], ...], expected: list[str]
+) -> None:
+    await store.write([put("sys", 1, tokens=(mrn("1"),))])
+    await store.write([put("nosys", 1, tokens=(mrn("1", None),))])
+    await store.write([put("other", 1, tokens=(mrn("1", "urn:other"),))])
+    found = await store.search(SearchPlan(type="Patient", conditions=(TokenIn("identifier", pairs),)))
+    assert [v.id for v in found] == expected
+
+
+async def test_conditions_are_anded(store: Store) -> None:
+    await store.write([put("a", 1, tokens=(mrn("1"),))])
+    await store.write([put("b", 1, tokens=(mrn("1"),))])
+    plan = SearchPlan(
+        type="Patient",
+        conditions=(TokenIn("identifier", ((None, "1"),)), IdIn(("b",))),
+    )
+    assert [v.id for v in await store.search(plan)] == ["b"]
+    assert await store.count(plan) == 1
+
+
+async def test_index_rows_follow_the_current_version(store: Store) -> None:
+    await store.write([put("a", 1, tokens=(mrn("old"),))])
+    await store.write([put("a", 2, tokens=(mrn("new"),))])
+    by = lambda code: SearchPlan(  # noqa: E731
+        type="Patient", conditions=(TokenIn("identifier", ((None, code),)),)
+    )
+    assert [v.id for v in await store.search(by("old"))] == []
+    assert [v.id for v in await store.search(by("new"))] == ["a"]
+    await store.write([put("a", 3, body=None)])
+    assert await store.count(by("new")) == 0
+
+
+async def test_search_pages_by_cursor_in_creation_order(store: Store) -> None:
+    for i in range(5):
+        await store.write([put(f"p{i}", 1)])
+    first = await store.search(SearchPlan(type="Patient", count=2))
+    rest = await store.search(SearchPlan(type="Patient", count=10, after=first[-1].seq))
+    assert [v.id for v in first] == ["p0", "p1"]
+    assert [v.id for v in rest] == ["p2", "p3", "p4"]
+    assert await store.count(SearchPlan(type="Patient", count=2)) == 5
+
+
+async def test_concurrent_guarded_writes_to_one_resource_let_exactly_one_win(store: Store) -> None:
+    await store.write([put("a", 1)])
+    results = await asyncio.gather(
+        *(store.write([put("a", 2, body=f"w{i}".encode())]) for i in range(20)),
+        return_exceptions=True,
+    )
+    winners = [r for r in results if not isinstance(r, BaseException)]
+    assert len(winners) == 1
+    assert all(isinstance(r, VersionConflict) for r in results if isinstance(r, BaseException))
+    history = await store.history(HistoryQuery(type="Patient", id="a", count=10))
+    assert [v.version for v in history] == [2, 1]
+
+
+async def test_many_concurrent_creates_all_land(store: Store) -> None:
+    await asyncio.gather(*(store.write([put(f"c{i}", 1)]) for i in range(200)))
+    assert await store.count(SearchPlan(type="Patient")) == 200

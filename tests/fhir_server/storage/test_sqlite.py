@@ -1,0 +1,74 @@
+"""What only the SQLite engine promises: durability across reopen, schema versions."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from fhir_server.storage import Write
+from fhir_server.storage.schema import SCHEMA_VERSION
+from fhir_server.storage.sqlite import SchemaTooNew, SqliteStore
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def create(id: str) -> Write:
+    return Write(
+        type="Patient",
+        id=id,
+        version=1,
+        expected_version=None,
+        last_updated="2026-01-01T00:00:00.000Z",
+        method="POST",
+        body=b"{}",
+    )
+
+
+async def test_acknowledged_writes_survive_closing_and_reopening(tmp_path: Path) -> None:
+    path = str(tmp_path / "durable.db")
+    store = SqliteStore(path)
+    await store.open()
+    await store.write([create("kept")])
+    await store.close()
+    again = SqliteStore(path)
+    await again.open()
+    try:
+        assert await again.read("Patient", "kept") is not None
+    finally:
+        await again.close()
+
+
+async def test_a_new_database_carries_the_current_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.db"
+    store = SqliteStore(str(path))
+    await store.open()
+    await store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_a_database_from_a_newer_build_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "newer.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    store = SqliteStore(str(path))
+    with pytest.raises(SchemaTooNew):
+        await store.open()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+        assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+
+
+def test_database_urls_name_a_file() -> None:
+    assert SqliteStore.from_url("sqlite:///var/x.db").path == "var/x.db"
+    assert SqliteStore.from_url("sqlite:////abs/x.db").path == "/abs/x.db"
+    with pytest.raises(ValueError, match="sqlite:///"):
+        SqliteStore.from_url("sqlite://")
