@@ -21,8 +21,10 @@ from fhir_server.errors import (
     FhirError,
     MethodNotAllowed,
     NotFound,
+    ServiceUnavailable,
 )
 from fhir_server.storage import Store, open_store
+from fhir_server.storage.records import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +80,19 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     async def on_validation_error(request: Request, exc: Exception) -> Response:
         return on_fhir_error_sync(request, BadRequest(f"invalid request: {exc}"))
 
+    async def on_storage_error(request: Request, exc: Exception) -> Response:
+        log.error("storage error: %s", exc)
+        return on_fhir_error_sync(
+            request, ServiceUnavailable("the database could not complete the request; retry later")
+        )
+
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         return internal_error_response(exc)
 
     app.add_exception_handler(FhirError, on_fhir_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StorageError, on_storage_error)
     app.add_exception_handler(Exception, on_unexpected)
     return app
 

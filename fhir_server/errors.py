@@ -17,7 +17,8 @@ only place that turns one into an OperationOutcome and an HTTP status code.
      ├── PreconditionFailed         412 conflict | multiple-matches
      ├── PayloadTooLarge            413 too-costly
      ├── UnsupportedMediaType       415 not-supported
-     └── Unprocessable              422 invalid | structure | required | value
+     ├── Unprocessable              422 invalid | structure | required | value
+     └── ServiceUnavailable         503 transient (the store could not complete the request)
 
 Spec: https://hl7.org/fhir/R4/http.html#Status-Codes and
 https://hl7.org/fhir/R4/operationoutcome.html
@@ -153,3 +154,10 @@ class Unprocessable(FhirError):
 
     status = 422
     code = "processing"
+
+
+class ServiceUnavailable(FhirError):
+    """The store could not complete the request (busy, out of space); nothing was changed."""
+
+    status = 503
+    code = "transient"

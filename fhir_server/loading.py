@@ -122,7 +122,8 @@ async def load(
 
     async def one(record: Record) -> None:
         try:
-            report.stored += await store_record(ctx, record.data)
+            count = await store_record(ctx, record.data)
+            report.stored += count
         except FhirError as error:
             report.errors.append(LoadError(record.file, record.line, error.diagnostics))
         finally:

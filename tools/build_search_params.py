@@ -1,8 +1,13 @@
-"""Compile the official R4 SearchParameter bundle into fhir_server/spec/search-parameters.json.
+"""Compile official R4 search definitions into data files under fhir_server/spec/.
 
-Output: {resourceType: {code: {"type", "url", "expression"}}} where ``expression`` keeps only
-the parts of the FHIRPath union that apply to that type. Run from the repo root:
-``.venv/bin/python tools/build_search_params.py``; the output is deterministic.
+- search-parameters.json: {resourceType: {code: {"type", "url", "expression", "target"?,
+  "component"?}}} where ``expression`` keeps only the parts of the FHIRPath union that apply
+  to that type, and composite components name their parameter by code.
+- compartment-patient.json: {resourceType: [codes of the parameters that put a resource of
+  that type in a Patient's compartment]} (only types that can be in one).
+
+Run from the repo root: ``.venv/bin/python tools/build_search_params.py``; the output is
+deterministic.
 """
 
 from __future__ import annotations
@@ -11,8 +16,10 @@ import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE = ROOT.parent / "shared" / "data" / "fhir-r4-definitions" / "search-parameters.json"
+DEFINITIONS = ROOT.parent / "shared" / "data" / "fhir-r4-definitions"
+SOURCE = DEFINITIONS / "search-parameters.json"
 TARGET = ROOT / "fhir_server" / "spec" / "search-parameters.json"
+COMPARTMENT = ROOT / "fhir_server" / "spec" / "compartment-patient.json"
 
 
 def split_union(expression: str) -> list[str]:
@@ -39,22 +46,35 @@ def applies_to(part: str, type_: str) -> bool:
 
 def main() -> None:
     bundle = json.loads(SOURCE.read_text())
-    out: dict[str, dict[str, dict[str, str]]] = {}
-    for entry in bundle["entry"]:
-        sp = entry["resource"]
+    params = [entry["resource"] for entry in bundle["entry"]]
+    code_of = {sp["url"]: sp["code"] for sp in params}
+    out: dict[str, dict[str, dict[str, object]]] = {}
+    for sp in params:
         for base in sp["base"]:
             expr = sp.get("expression", "")
             if base in ("Resource", "DomainResource"):
                 mine = expr
             else:
                 mine = " | ".join(p for p in split_union(expr) if applies_to(p, base))
-            out.setdefault(base, {})[sp["code"]] = {
+            definition: dict[str, object] = {
                 "type": sp["type"],
                 "url": sp["url"],
                 "expression": mine,
             }
+            if sp.get("target"):
+                definition["target"] = sorted(sp["target"])
+            if sp.get("component"):
+                definition["component"] = [
+                    {"code": code_of[c["definition"]], "expression": c["expression"]}
+                    for c in sp["component"]
+                ]
+            out.setdefault(base, {})[sp["code"]] = definition
     TARGET.write_text(json.dumps(out, indent=0, sort_keys=True) + "\n")
     print(f"{TARGET.relative_to(ROOT)}: {sum(map(len, out.values()))} parameters")
+    compartment = json.loads((DEFINITIONS / "CompartmentDefinition-patient.json").read_text())
+    members = {r["code"]: r["param"] for r in compartment["resource"] if r.get("param")}
+    COMPARTMENT.write_text(json.dumps(members, indent=0, sort_keys=True) + "\n")
+    print(f"{COMPARTMENT.relative_to(ROOT)}: {len(members)} resource types")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ def validate_resource(resource: Mapping[str, Any]) -> None:
     if issues:
         first = issues[0]
         more = f" (and {len(issues) - 1} more issues)" if len(issues) > 1 else ""
+        where = f" at {first.expression[0]}" if first.expression else ""
         raise Unprocessable(
-            f"invalid {resource.get('resourceType', 'resource')}: {first.diagnostics}{more}",
+            f"invalid {resource.get('resourceType', 'resource')}{where}: {first.diagnostics}{more}",
             issues=tuple(issues),
         )

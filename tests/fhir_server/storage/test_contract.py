@@ -88,7 +88,10 @@ async def test_reading_an_unknown_resource_gives_none(store: Store) -> None:
 async def test_types_are_separate_namespaces(store: Store) -> None:
     await store.write([put("same", 1, type="Patient", body=b"1")])
     await store.write([put("same", 1, type="Practitioner", body=b"2")])
-    patient, practitioner = await store.read("Patient", "same"), await store.read("Practitioner", "same")
+    patient, practitioner = (
+        await store.read("Patient", "same"),
+        await store.read("Practitioner", "same"),
+    )
     assert patient is not None and practitioner is not None
     assert (patient.body, practitioner.body) == (b"1", b"2")
 
@@ -101,7 +104,9 @@ async def test_create_of_an_existing_id_is_a_version_conflict(store: Store) -> N
     assert found is not None and found.body == b"{}"
 
 
-async def test_update_guarded_by_a_stale_version_is_refused_and_stores_nothing(store: Store) -> None:
+async def test_update_guarded_by_a_stale_version_is_refused_and_stores_nothing(
+    store: Store,
+) -> None:
     await store.write([put("a", 1)])
     await store.write([put("a", 2, body=b"v2")])
     with pytest.raises(VersionConflict):
@@ -216,7 +221,9 @@ async def test_token_search_honours_system_and_code(
     await store.write([put("sys", 1, tokens=(mrn("1"),))])
     await store.write([put("nosys", 1, tokens=(mrn("1", None),))])
     await store.write([put("other", 1, tokens=(mrn("1", "urn:other"),))])
-    found = await store.search(SearchPlan(type="Patient", conditions=(TokenIn("identifier", pairs),)))
+    found = await store.search(
+        SearchPlan(type="Patient", conditions=(TokenIn("identifier", pairs),))
+    )
     assert [v.id for v in found] == expected
 
 
