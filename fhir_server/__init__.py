@@ -1,0 +1,1 @@
+"""mhs-fhir: a FHIR R4 server for military health beneficiaries."""
