@@ -1,7 +1,7 @@
 """Search index rows extracted at write time, so search never parses stored JSON.
 
-For now: the ``identifier`` token of every type that has one (what conditional interactions
-need); the search work extends this to every parameter of the official definitions.
+Every indexed search parameter of the resource's type (the official R4 definitions) is
+evaluated with its compiled expression and turned into rows by its type's module.
 """
 
 from __future__ import annotations
@@ -9,28 +9,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fhir_server.spec import search_parameters
-from fhir_server.storage import TokenRow
+from fhir_server.search.registry import indexed_params
+from fhir_server.search.types import module_for
+from fhir_server.storage.records import IndexRow
+
+INDEX_VERSION = "r4-core-1"
+"""Changes whenever extraction changes: a store indexed under another version is reindexed."""
 
 
-def _has_identifier_param(type: str) -> bool:
-    return "identifier" in search_parameters().get(type, {})
-
-
-def _tokens(param: str, value: Any) -> list[TokenRow]:
-    items = value if isinstance(value, list) else [value]
-    rows = []
-    for item in items:
-        if isinstance(item, Mapping) and isinstance(item.get("value"), str):
-            system = item.get("system")
-            rows.append(TokenRow(param, system if isinstance(system, str) else None, item["value"]))
-    return rows
-
-
-def extract(resource: Mapping[str, Any]) -> tuple[TokenRow, ...]:
-    """Index rows of one (valid) resource."""
-    type = resource["resourceType"]
-    rows: list[TokenRow] = []
-    if _has_identifier_param(type) and "identifier" in resource:
-        rows.extend(_tokens("identifier", resource["identifier"]))
+def extract(resource: Mapping[str, Any], *, base_url: str) -> tuple[IndexRow, ...]:
+    """Index rows of one valid resource; references under ``base_url`` count as local."""
+    data = dict(resource)
+    rows: list[IndexRow] = []
+    for param in indexed_params(data["resourceType"]):
+        assert param.accessor is not None
+        nodes = param.accessor(data)
+        if nodes:
+            rows.extend(module_for(param.kind).extract(param.key, nodes, base_url))
     return tuple(dict.fromkeys(rows))

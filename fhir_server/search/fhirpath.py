@@ -64,9 +64,31 @@ def _items(value: Any) -> Iterable[Any]:
     return value if isinstance(value, list) else (value,)
 
 
-@dataclass(frozen=True, slots=True)
+_Plan = tuple[tuple[str, str | None], ...]
+
+
+@cache
+def _child_plan(type_name: str, name: str) -> _Plan | None:
+    """The JSON keys ``name`` reads on a ``type_name`` node, each with its FHIR type;
+    ``None`` when the type is not known (read ``name`` as is)."""
+    definitions = _definitions(type_name)
+    if definitions is None:
+        return None
+    element = definitions.get(name)
+    if element is not None:
+        types = element["types"]
+        return ((name, types[0] if len(types) == 1 else None),)
+    choice = definitions.get(name + "[x]")
+    if choice is not None:
+        return tuple((name + _cap(option), option) for option in choice["types"])
+    return ()
+
+
 class _Child:
-    name: str
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
     def __call__(self, nodes: list[Node]) -> list[Node]:
         out: list[Node] = []
@@ -74,26 +96,25 @@ class _Child:
         for node, type_name in nodes:
             if not isinstance(node, dict):
                 continue
-            if type_name in (None, "Resource"):
-                type_name = node.get("resourceType") if type_name == "Resource" else None
-            definitions = _definitions(type_name) if type_name else None
-            if definitions is None:
-                if name in node:
-                    out.extend((item, None) for item in _items(node[name]))
+            if type_name == "Resource":
+                type_name = node.get("resourceType")
+            plan = _child_plan(type_name, name) if type_name else None
+            if plan is None:
+                value = node.get(name)
+                if value is not None:
+                    if isinstance(value, list):
+                        out.extend((item, None) for item in value)
+                    else:
+                        out.append((value, None))
                 continue
-            element = definitions.get(name)
-            if element is not None:
-                types = element["types"]
-                child_type = types[0] if len(types) == 1 else None
-                if name in node:
-                    out.extend((item, child_type) for item in _items(node[name]))
-                continue
-            choice = definitions.get(name + "[x]")
-            if choice is not None:
-                for option in choice["types"]:
-                    key = name + _cap(option)
-                    if key in node:
-                        out.extend((item, option) for item in _items(node[key]))
+            for key, child_type in plan:
+                value = node.get(key)
+                if value is None:
+                    continue
+                if isinstance(value, list):
+                    out.extend((item, child_type) for item in value)
+                else:
+                    out.append((value, child_type))
         return out
 
 
@@ -202,6 +223,23 @@ def split_union(expression: str) -> list[str]:
     return [p for p in parts if p]
 
 
+_EXISTS_NOT_FALSE = re.compile(r"^(?P<path>[A-Za-z.]+)\.exists\(\) and (?P=path) != false$")
+
+
+def _exists_and_not_false(path: str, root: str) -> Accessor:
+    """``P.exists() and P != false`` (Patient.deceased): one boolean, always."""
+    steps = _compile_path(path, root)
+
+    def run(resource: dict[str, Any]) -> list[Node]:
+        nodes: list[Node] = [(resource, root)]
+        for step in steps:
+            nodes = step(nodes)
+        alive = not nodes or all(value is False for value, _ in nodes)
+        return [(not alive, "boolean")]
+
+    return run
+
+
 def _fallback(expression: str) -> Accessor:
     from fhirpathpy import compile as fhirpath_compile
 
@@ -215,10 +253,25 @@ def _fallback(expression: str) -> Accessor:
 
 def compile_expression(expression: str, root: str) -> Accessor:
     """An accessor returning the nodes ``expression`` selects in a ``root`` resource."""
+    special = _EXISTS_NOT_FALSE.match(expression)
+    if special is not None:
+        return _exists_and_not_false(special["path"], root)
     try:
         chains = [_as_steps(part, root) for part in split_union(expression)]
     except Unsupported:
         return _fallback(expression)
+    if len(chains) == 1:
+        (chain,) = chains
+
+        def run_one(resource: dict[str, Any]) -> list[Node]:
+            nodes: list[Node] = [(resource, root)]
+            for step in chain:
+                nodes = step(nodes)
+                if not nodes:
+                    return nodes
+            return nodes
+
+        return run_one
 
     def run(resource: dict[str, Any]) -> list[Node]:
         out: list[Node] = []

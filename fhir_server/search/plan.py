@@ -1,12 +1,98 @@
 """Search plans: plain, printable data that every storage engine compiles and runs.
 
-A plan is a conjunction of conditions; each condition is a disjunction of matches (FHIR's
-repeated parameter = AND, comma = OR). Spec: https://hl7.org/fhir/R4/search.html
+A plan is a conjunction of conditions; a condition on one parameter is a disjunction of
+predicates (FHIR's repeated parameter = AND, comma = OR). Parameters are named by key:
+``Observation.code``, ``Resource._tag``; derived keys carry a suffix (``Observation.code:text``
+for token text, ``Observation.subject:identifier`` for reference identifiers,
+``Patient.identifier:of-type``).
+
+Spec: https://hl7.org/fhir/R4/search.html
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
+
+Prefix = Literal["eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"]
+Kind = Literal["string", "token", "reference", "date", "number", "quantity", "uri"]
+
+
+@dataclass(frozen=True, slots=True)
+class StringMatch:
+    """``start``: the folded value starts with ``value``; ``contains``: has it anywhere
+    (both on folded text); ``exact``: equals ``value`` as written."""
+
+    mode: Literal["start", "contains", "exact"]
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenMatch:
+    """``system is None``: any system; ``""``: no system; ``code is None``: any code."""
+
+    system: str | None
+    code: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceMatch:
+    """A local ``type``/``id`` (``type`` None: any type), or an absolute/canonical ``url``."""
+
+    type: str | None
+    id: str | None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DateMatch:
+    """``prefix`` against the search value's range ``[low, high]`` (inclusive, UTC text)."""
+
+    prefix: Prefix
+    low: str
+    high: str
+
+
+@dataclass(frozen=True, slots=True)
+class NumberMatch:
+    """``prefix`` against ``value``; ``eq``/``ne`` use the implied range ``[low, high)``;
+    quantities may also require ``system``/``code`` (or the ``unit`` when no system)."""
+
+    prefix: Prefix
+    value: float
+    low: float
+    high: float
+    system: str | None = None
+    code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UriMatch:
+    mode: Literal["eq", "above", "below"]
+    value: str
+
+
+Predicate = StringMatch | TokenMatch | ReferenceMatch | DateMatch | NumberMatch | UriMatch
+
+
+@dataclass(frozen=True, slots=True)
+class ParamIn:
+    """Some index row of ``param`` matches one of ``any_of``; ``negate``: none does
+    (``:not``, which also keeps resources without the element)."""
+
+    param: str
+    kind: Kind
+    any_of: tuple[Predicate, ...]
+    negate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Missing:
+    """``:missing=true``: no index row for ``param``; ``false``: at least one."""
+
+    param: str
+    kind: Kind
+    missing: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,29 +103,75 @@ class IdIn:
 
 
 @dataclass(frozen=True, slots=True)
-class TokenIn:
-    """A token parameter; each ``(system, code)`` pair is one alternative.
+class LastUpdated:
+    """``_lastUpdated``: the resource's meta.lastUpdated matches one of ``any_of``."""
 
-    ``system is None`` matches any system; ``system == ""`` matches only codes without one;
-    ``code is None`` matches any code in the system.
-    """
+    any_of: tuple[DateMatch, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """``param`` (a reference) points at a ``target_type`` resource meeting ``where``."""
 
     param: str
-    pairs: tuple[tuple[str | None, str | None], ...]
+    target_type: str
+    where: tuple[Condition, ...]
 
 
-Condition = IdIn | TokenIn
+@dataclass(frozen=True, slots=True)
+class Has:
+    """``_has``: some ``source_type`` resource refers to this one by ``param`` and meets
+    ``where``."""
+
+    source_type: str
+    param: str
+    where: tuple[Condition, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    """At least one of ``conditions`` holds (compartment membership by several params)."""
+
+    conditions: tuple[Condition, ...]
+
+
+Condition = ParamIn | Missing | IdIn | LastUpdated | Chain | Has | AnyOf
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    """``_sort`` by ``param`` (or ``_id`` / ``_lastUpdated``) of ``kind``."""
+
+    param: str
+    kind: Kind | Literal["id", "lastUpdated"]
+    descending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where the previous page ended: its last row's sort values and row id."""
+
+    values: tuple[str | float | None, ...]
+    rid: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SearchPlan:
-    """Current, non-deleted resources of ``type`` matching every condition, oldest first."""
+    """Current, non-deleted resources of ``types`` meeting every condition, in ``sort``
+    order (then by creation), ``count`` at a time after ``cursor``."""
 
-    type: str
+    types: tuple[str, ...]
     conditions: tuple[Condition, ...] = ()
+    sort: tuple[SortKey, ...] = ()
     count: int = 50
-    after: int | None = field(default=None)
+    cursor: Cursor | None = field(default=None)
 
     def explain(self) -> str:
-        parts = [repr(c) for c in self.conditions] or ["(all)"]
-        return f"{self.type} WHERE " + " AND ".join(parts) + f" LIMIT {self.count}"
+        where = " AND ".join(map(repr, self.conditions)) or "(all)"
+        order = ", ".join(f"{'-' if s.descending else ''}{s.param}" for s in self.sort)
+        return (
+            f"{'|'.join(self.types)} WHERE {where}"
+            + (f" ORDER BY {order}" if order else "")
+            + f" LIMIT {self.count}"
+            + (f" AFTER {self.cursor}" if self.cursor else "")
+        )

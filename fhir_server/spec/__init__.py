@@ -32,3 +32,10 @@ def search_parameters() -> dict[str, dict[str, dict[str, str]]]:
     """
     data: dict[str, dict[str, dict[str, str]]] = load("search-parameters.json")
     return data
+
+
+@cache
+def compartment_patient() -> dict[str, list[str]]:
+    """The official Patient CompartmentDefinition: ``{type: [parameter codes]}``."""
+    data: dict[str, list[str]] = load("compartment-patient.json")
+    return data

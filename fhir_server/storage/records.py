@@ -32,13 +32,66 @@ class StoredVersion:
         return self.body is None
 
 
+# Index rows: what a resource's search parameter values become at write time. ``param`` is
+# the parameter's key (``Observation.code``; ``Resource._tag`` for the common ones).
+
+
+@dataclass(frozen=True, slots=True)
+class StringRow:
+    """A string value: ``norm`` folded for matching (case, accents, spaces), ``exact`` as is."""
+
+    param: str
+    norm: str
+    exact: str
+
+
 @dataclass(frozen=True, slots=True)
 class TokenRow:
-    """A token index entry: ``param`` is ``Type.name`` of the search parameter."""
+    """A code with its system (``None``: the value has no system)."""
 
     param: str
     system: str | None
     code: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceRow:
+    """A reference: a local ``type``/``id``, or else the absolute or canonical ``url``."""
+
+    param: str
+    type: str | None
+    id: str | None
+    url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DateRow:
+    """The instants a date, dateTime, instant, Period or Timing covers, both ends inclusive,
+    as UTC text that sorts (``2026-01-01T00:00:00.000000Z``)."""
+
+    param: str
+    low: str
+    high: str
+
+
+@dataclass(frozen=True, slots=True)
+class NumberRow:
+    """A number, or a quantity's value with its ``system``/``code`` and ``unit``."""
+
+    param: str
+    value: float
+    system: str | None = None
+    code: str | None = None
+    unit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UriRow:
+    param: str
+    uri: str
+
+
+IndexRow = StringRow | TokenRow | ReferenceRow | DateRow | NumberRow | UriRow
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,7 +110,7 @@ class Write:
     last_updated: str
     method: Method
     body: bytes | None
-    tokens: tuple[TokenRow, ...] = ()
+    index: tuple[IndexRow, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,95 @@
+"""The search parameters the server knows: the official R4 definitions (later the IG's own),
+each with its expression compiled once.
+
+A parameter's key is ``<base>.<code>``: ``Observation.code``, or ``Resource._tag`` for the
+parameters every type shares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+
+from fhir_server.search.fhirpath import Accessor, compile_expression
+from fhir_server.spec import compartment_patient, search_parameters
+from fhir_server.validation import served_types
+
+INDEXED_KINDS = frozenset({"string", "token", "reference", "date", "number", "quantity", "uri"})
+COLUMN_PARAMS = frozenset({"_id", "_lastUpdated"})
+"""Common parameters answered from the resource table, not from index rows."""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchParam:
+    key: str
+    base: str
+    code: str
+    kind: str
+    url: str
+    expression: str
+    targets: tuple[str, ...] = ()
+    components: tuple[tuple[str, str], ...] = ()
+    accessor: Accessor | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def indexed(self) -> bool:
+        return self.accessor is not None
+
+
+def _build(base: str, code: str, definition: dict[str, object], root: str) -> SearchParam:
+    kind = str(definition["type"])
+    expression = str(definition.get("expression") or "")
+    accessor = None
+    if kind in INDEXED_KINDS and expression and code not in COLUMN_PARAMS:
+        accessor = compile_expression(expression, root)
+    targets = definition.get("target") or ()
+    components = definition.get("component") or ()
+    return SearchParam(
+        key=f"{base}.{code}",
+        base=base,
+        code=code,
+        kind=kind,
+        url=str(definition["url"]),
+        expression=expression,
+        targets=tuple(targets),  # type: ignore[arg-type]
+        components=tuple((c["code"], c["expression"]) for c in components),  # type: ignore[index,union-attr]
+        accessor=accessor,
+    )
+
+
+@cache
+def _common() -> dict[str, SearchParam]:
+    return {
+        code: _build("Resource", code, definition, "Resource")
+        for code, definition in search_parameters()["Resource"].items()
+    }
+
+
+@cache
+def params_for(type: str) -> dict[str, SearchParam]:
+    """Every search parameter of ``type`` by code, the common ones included."""
+    out = dict(_common())
+    for code, definition in search_parameters().get(type, {}).items():
+        out[code] = _build(type, code, definition, type)
+    return out
+
+
+def lookup(type: str, code: str) -> SearchParam | None:
+    return params_for(type).get(code)
+
+
+@cache
+def indexed_params(type: str) -> tuple[SearchParam, ...]:
+    """The parameters whose values are extracted into index rows on every write."""
+    return tuple(p for p in params_for(type).values() if p.indexed)
+
+
+def compartment_params(type: str) -> tuple[str, ...]:
+    """Codes of the parameters that put a ``type`` resource in a Patient's compartment."""
+    return tuple(compartment_patient().get(type, ()))
+
+
+def warm() -> None:
+    """Compile every served type's expressions (at start-up, not on the first request)."""
+    for type in served_types():
+        indexed_params(type)
