@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,6 +27,7 @@ from fhir_server.errors import (
 )
 from fhir_server.storage import Store, open_store
 from fhir_server.storage.records import StorageError
+from fhir_server.validation import warm_up
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(warm_up)
         await engine.open()
         app.state.store = engine
         log.info("serving FHIR R4 at %s (database %s)", settings.base_url, settings.database_url)
@@ -65,9 +69,11 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         if exc.status_code == 404:
             error = NotFound(f"{request.url.path} is not a FHIR endpoint of this server")
         elif exc.status_code == 405:
+            allowed = _allowed_methods(settings.mount_path, request)
             error = MethodNotAllowed(
-                f"{request.method} is not allowed on {request.url.path}",
-                headers=dict(exc.headers or {}),
+                f"{request.method} is not allowed on {request.url.path};"
+                f" allowed: {', '.join(allowed)}",
+                headers={"Allow": ", ".join(allowed)},
             )
         else:
             error = BadRequest(str(exc.detail))
@@ -95,6 +101,16 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     app.add_exception_handler(StorageError, on_storage_error)
     app.add_exception_handler(Exception, on_unexpected)
     return app
+
+
+def _allowed_methods(mount_path: str, request: Request) -> list[str]:
+    """Every method some FHIR route serves at this path (the Allow header of a 405)."""
+    path = request.url.path.removeprefix(mount_path)
+    methods: set[str] = set()
+    for route in router.routes:
+        if isinstance(route, APIRoute) and route.path_regex.match(path):
+            methods.update(route.methods or ())
+    return sorted(methods)
 
 
 def app_from_env() -> FastAPI:

@@ -18,13 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from fhir_server.errors import BadRequest, FhirError
 from fhir_server.interactions.bundle import batch, transaction
 from fhir_server.interactions.context import Context, Preconditions
 from fhir_server.interactions.create import create
 from fhir_server.interactions.update import update
+from fhir_server.resource_json import parse_json
 
 _IN_FLIGHT = 64
 
@@ -63,8 +62,8 @@ def records(path: Path) -> Iterator[Record]:
         return
     raw = path.read_bytes()
     try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        data = parse_json(raw)
+    except FhirError:
         yield Record(name, 1, raw)
         return
     if (
@@ -83,10 +82,7 @@ def records(path: Path) -> Iterator[Record]:
 async def store_record(ctx: Context, data: Any) -> int:
     """Store one record; return how many resources it stored. Raises FhirError."""
     if isinstance(data, bytes):
-        try:
-            data = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise BadRequest(f"malformed JSON: {exc}", code="structure") from None
+        data = parse_json(data)
     if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
         raise BadRequest("not a FHIR resource (no resourceType)", code="structure")
     type = data["resourceType"]

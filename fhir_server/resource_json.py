@@ -5,24 +5,54 @@ Spec: https://hl7.org/fhir/R4/json.html and https://hl7.org/fhir/R4/resource.htm
 
 from __future__ import annotations
 
+import json
 import re
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
-from fhir_server.errors import BadRequest
+from fhir_server.errors import BadRequest, Unprocessable
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 
+# A JSON number whose text a float would not give back (1.50, 1e2, 0.1000000000000000055).
+_NUMBER = re.compile(rb"(?<=[:\[,])\s*(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)\s*(?=[,\]}])")
+
+
+def _decimals_at_risk(body: bytes) -> bool:
+    """Whether a float would change some number's text (FHIR decimals keep precision)."""
+    for match in _NUMBER.finditer(body):
+        text = match.group(1)
+        fractional = b"." in text or b"e" in text or b"E" in text
+        if fractional and orjson.dumps(float(text)) != text:
+            return True
+    return False
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def parse_json(body: bytes) -> Any:
-    """Any JSON value; malformed JSON is a 400 that says where it broke."""
+    """Any JSON value; malformed JSON is a 400 that says where it broke.
+
+    Decimals that a float would alter (``1.50``) are read as ``Decimal`` and written back
+    exactly by :func:`dumps`; everything else takes the fast path.
+    """
     if not body.strip():
         raise BadRequest("the request body is empty", code="structure")
     try:
-        return orjson.loads(body)
+        data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"malformed JSON: {exc}", code="structure") from None
+    if _decimals_at_risk(body):
+        try:
+            data = json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as exc:
+            raise BadRequest(f"malformed JSON: {exc}", code="structure") from None
+    return data
 
 
 def parse_resource(body: bytes) -> dict[str, Any]:
@@ -49,7 +79,14 @@ def stamped(
 
     ``resourceType``, ``id`` and ``meta`` come first, the rest in the client's order.
     """
-    meta = dict(resource.get("meta") or {})
+    given = resource.get("meta") or {}
+    if not isinstance(given, dict):
+        raise Unprocessable(
+            "meta must be a JSON object",
+            code="structure",
+            expression=(f"{resource['resourceType']}.meta",),
+        )
+    meta = dict(given)
     meta["versionId"] = str(version)
     meta["lastUpdated"] = last_updated
     out: dict[str, Any] = {"resourceType": resource["resourceType"], "id": id, "meta": meta}
@@ -59,7 +96,13 @@ def stamped(
     return out
 
 
+def _exact_decimal(value: Any) -> orjson.Fragment:
+    if isinstance(value, Decimal):
+        return orjson.Fragment(str(value).encode())
+    raise TypeError(f"cannot serialize {type(value).__name__}")
+
+
 def dumps(value: Any, *, pretty: bool = False) -> bytes:
-    if pretty:
-        return orjson.dumps(value, option=orjson.OPT_INDENT_2)
-    return orjson.dumps(value)
+    """Compact JSON (indented with ``pretty``); decimals as they were written."""
+    option = orjson.OPT_INDENT_2 if pretty else 0
+    return orjson.dumps(value, option=option, default=_exact_decimal)

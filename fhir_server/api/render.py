@@ -15,10 +15,11 @@ from fhir_server.clock import http_date
 from fhir_server.errors import Issue
 from fhir_server.interactions.common import etag
 from fhir_server.interactions.context import Outcome
+from fhir_server.resource_json import dumps, parse_json
 
 
 def _pretty(body: bytes) -> bytes:
-    return orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2)
+    return dumps(parse_json(body), pretty=True)
 
 
 def render(outcome: Outcome, how: Negotiated, *, is_write: bool = False) -> Response:
@@ -43,7 +44,7 @@ def render(outcome: Outcome, how: Negotiated, *, is_write: bool = False) -> Resp
         )
         body = orjson.dumps(operation_outcome(issues))
     elif outcome.body is not None:
-        body = orjson.dumps(outcome.body)
+        body = dumps(outcome.body)
     elif version is not None and version.body is not None and not outcome.issues:
         body = version.body
     elif outcome.issues:

@@ -34,7 +34,7 @@ from fhir_server.interactions.vread import vread
 router = APIRouter()
 
 
-@router.get("/metadata", summary="capabilities")
+@router.api_route("/metadata", methods=["GET", "HEAD"], summary="capabilities")
 async def metadata_route(request: Request) -> Response:
     how = negotiate(request)
     return render(await capabilities(context(request), params=query_pairs(request)), how)
@@ -58,14 +58,14 @@ async def bundle_route(request: Request) -> Response:
     return render(outcome, how)
 
 
-@router.get("/_history", summary="history-system")
+@router.api_route("/_history", methods=["GET", "HEAD"], summary="history-system")
 async def system_history_route(request: Request) -> Response:
     how = negotiate(request)
     outcome = await history(context(request), type=None, id=None, params=query_pairs(request))
     return render(outcome, how)
 
 
-@router.get("/{type}", summary="search-type")
+@router.api_route("/{type}", methods=["GET", "HEAD"], summary="search-type")
 async def search_route(request: Request, type: str) -> Response:
     how = negotiate(request)
     outcome = await search(
@@ -135,14 +135,14 @@ async def conditional_delete_route(request: Request, type: str) -> Response:
     return render(outcome, how, is_write=True)
 
 
-@router.get("/{type}/_history", summary="history-type")
+@router.api_route("/{type}/_history", methods=["GET", "HEAD"], summary="history-type")
 async def type_history_route(request: Request, type: str) -> Response:
     how = negotiate(request)
     outcome = await history(context(request), type=type, id=None, params=query_pairs(request))
     return render(outcome, how)
 
 
-@router.get("/{type}/{id}", summary="read")
+@router.api_route("/{type}/{id}", methods=["GET", "HEAD"], summary="read")
 async def read_route(request: Request, type: str, id: str) -> Response:
     how = negotiate(request)
     outcome = await read(context(request), type=type, id=id, pre=preconditions(request))
@@ -176,14 +176,14 @@ async def delete_route(request: Request, type: str, id: str) -> Response:
     return render(outcome, how, is_write=True)
 
 
-@router.get("/{type}/{id}/_history", summary="history-instance")
+@router.api_route("/{type}/{id}/_history", methods=["GET", "HEAD"], summary="history-instance")
 async def instance_history_route(request: Request, type: str, id: str) -> Response:
     how = negotiate(request)
     outcome = await history(context(request), type=type, id=id, params=query_pairs(request))
     return render(outcome, how)
 
 
-@router.get("/{type}/{id}/_history/{vid}", summary="vread")
+@router.api_route("/{type}/{id}/_history/{vid}", methods=["GET", "HEAD"], summary="vread")
 async def vread_route(request: Request, type: str, id: str, vid: str) -> Response:
     how = negotiate(request)
     outcome = await vread(context(request), type=type, id=id, vid=vid)

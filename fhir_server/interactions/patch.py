@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 import jsonpatch
-import orjson
 
 from fhir_server.errors import BadRequest, PreconditionFailed, Unprocessable
 from fhir_server.interactions.common import (
@@ -20,6 +19,7 @@ from fhir_server.interactions.common import (
     write_version,
 )
 from fhir_server.interactions.context import Context, Outcome, Preconditions
+from fhir_server.resource_json import parse_json
 from fhir_server.search import criteria
 from smart_auth.context import Interaction
 
@@ -61,7 +61,7 @@ async def patch(
         current = current_or_error(type, id, await ctx.current(type, id))
         check_if_match(expected, current, f"{type}/{id}")
         assert current.body is not None
-        result = _patched(orjson.loads(current.body), ops)
+        result = _patched(parse_json(current.body), ops)
         if result.get("resourceType") != type or result.get("id") != id:
             raise Unprocessable("a patch must not change resourceType or id", code="processing")
         stored = await write_version(

@@ -3,8 +3,10 @@ conditional read of If-None-Match and If-Modified-Since (http.html#cread)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
 from fhir_server.clock import parse_instant
-from fhir_server.errors import BadRequest
 from fhir_server.interactions.common import check_type, current_or_error, etag
 from fhir_server.interactions.context import Context, Outcome, Preconditions
 from fhir_server.storage import StoredVersion
@@ -17,21 +19,25 @@ def not_modified(current: StoredVersion, pre: Preconditions) -> bool:
         mine = etag(current.version)
         return "*" in tags or mine in tags or mine.removeprefix("W/") in tags
     if pre.if_modified_since is not None:
-        try:
-            since = parse_instant(pre.if_modified_since)
-        except ValueError:
-            from email.utils import parsedate_to_datetime
-
-            try:
-                since = parsedate_to_datetime(pre.if_modified_since)
-            except (TypeError, ValueError):
-                raise BadRequest(
-                    f"If-Modified-Since is not a date: {pre.if_modified_since!r}"
-                ) from None
+        since = _http_or_fhir_date(pre.if_modified_since)
+        if since is None:  # RFC 9110 13.1.3: an invalid date is ignored
+            return False
         # HTTP dates have whole seconds: compare at that precision.
         changed = parse_instant(current.last_updated).replace(microsecond=0)
         return changed <= since
     return False
+
+
+def _http_or_fhir_date(value: str) -> datetime | None:
+    try:
+        return parse_instant(value)
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 async def read(ctx: Context, *, type: str, id: str, pre: Preconditions) -> Outcome:

@@ -11,9 +11,14 @@ from typing import Any
 from fhir_server.errors import Unprocessable
 from fhir_server.validation import models, shape
 
-__all__ = ["served_types", "validate_resource"]
+__all__ = ["served_types", "validate_resource", "warm_up"]
 
 served_types = models.served_types
+
+
+def warm_up() -> None:
+    """Load every model class now, so the first write of a type does not stall the server."""
+    models.load_all()
 
 
 def validate_resource(resource: Mapping[str, Any]) -> None:

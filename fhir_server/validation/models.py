@@ -62,3 +62,9 @@ def model_issues(resource: Mapping[str, Any]) -> list[Issue]:
             )
         return issues
     return []
+
+
+def load_all() -> None:
+    """Import the model of every served type (slow the first time in a process)."""
+    for name in served_types():
+        get_fhir_model_class(name)

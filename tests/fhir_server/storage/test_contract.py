@@ -49,7 +49,7 @@ def put(
     *,
     type: str = "Patient",
     body: bytes | None = b"{}",
-    expected: int | None | str = "previous",
+    expected: int | str | None = "previous",
     at: str = "2026-01-01T00:00:00.000Z",
     tokens: tuple[TokenRow, ...] = (),
 ) -> Write:
