@@ -5,6 +5,8 @@
   to that type, and composite components name their parameter by code.
 - compartment-patient.json: {resourceType: [codes of the parameters that put a resource of
   that type in a Patient's compartment]} (only types that can be in one).
+- summary-elements.json: {resourceType: {"summary": [top-level elements marked isSummary],
+  "mandatory": [top-level elements with min > 0]}} for ``_summary``.
 
 Run from the repo root: ``.venv/bin/python tools/build_search_params.py``; the output is
 deterministic.
@@ -12,6 +14,7 @@ deterministic.
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -20,6 +23,7 @@ DEFINITIONS = ROOT.parent / "shared" / "data" / "fhir-r4-definitions"
 SOURCE = DEFINITIONS / "search-parameters.json"
 TARGET = ROOT / "fhir_server" / "spec" / "search-parameters.json"
 COMPARTMENT = ROOT / "fhir_server" / "spec" / "compartment-patient.json"
+SUMMARY = ROOT / "fhir_server" / "spec" / "summary-elements.json"
 
 
 def split_union(expression: str) -> list[str]:
@@ -75,6 +79,26 @@ def main() -> None:
     members = {r["code"]: r["param"] for r in compartment["resource"] if r.get("param")}
     COMPARTMENT.write_text(json.dumps(members, indent=0, sort_keys=True) + "\n")
     print(f"{COMPARTMENT.relative_to(ROOT)}: {len(members)} resource types")
+    summary: dict[str, dict[str, list[str]]] = {}
+    with gzip.open(DEFINITIONS / "profiles-resources.json.gz", "rt") as source:
+        definitions = json.load(source)
+    for entry in definitions["entry"]:
+        sd = entry["resource"]
+        if sd.get("kind") != "resource" or sd.get("abstract"):
+            continue
+        mine: dict[str, list[str]] = {"summary": [], "mandatory": []}
+        for element in sd["snapshot"]["element"]:
+            parts = element["path"].split(".")
+            if len(parts) != 2:
+                continue
+            name = parts[1]
+            if element.get("isSummary"):
+                mine["summary"].append(name)
+            if element.get("min", 0) > 0:
+                mine["mandatory"].append(name)
+        summary[sd["type"]] = mine
+    SUMMARY.write_text(json.dumps(summary, indent=0, sort_keys=True) + "\n")
+    print(f"{SUMMARY.relative_to(ROOT)}: {len(summary)} resource types")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import orjson
 from fhir_server.errors import BadRequest, Conflict, FhirError, MethodNotAllowed, NotFound
 from fhir_server.interactions.bundles import embedded, new_bundle, status_line
 from fhir_server.interactions.capabilities import capabilities
-from fhir_server.interactions.common import check_type, etag, query_of
+from fhir_server.interactions.common import check_type, conditional_matches, etag, query_of
 from fhir_server.interactions.context import Context, Outcome, Preconditions
 from fhir_server.interactions.create import create
 from fhir_server.interactions.delete import conditional_delete, delete
@@ -32,7 +32,6 @@ from fhir_server.interactions.read import read
 from fhir_server.interactions.search import search
 from fhir_server.interactions.update import conditional_update, update
 from fhir_server.interactions.vread import vread
-from fhir_server.search import criteria
 from fhir_server.storage import VersionConflict
 from smart_auth.context import Interaction
 
@@ -253,7 +252,7 @@ async def _resolve_conditional_references(ctx: Context, value: Any, cache: dict[
             if item not in cache:
                 type, query = item.split("?", 1)
                 check_type(type)
-                matches = await ctx.store.search(criteria.conditional(type, query_of(query)))
+                matches = await conditional_matches(ctx, type, query)
                 if len(matches) != 1:
                     raise BadRequest(
                         f"the conditional reference {item!r} matches {len(matches)} resources;"
@@ -287,9 +286,7 @@ async def transaction(
             type = entry.path[0]
             if entry.pre.if_none_exist is not None:
                 check_type(type)
-                matches = await ctx.store.search(
-                    criteria.conditional(type, query_of(entry.pre.if_none_exist))
-                )
+                matches = await conditional_matches(ctx, type, entry.pre.if_none_exist)
                 if len(matches) == 1:
                     mapping[entry.full_url] = f"{type}/{matches[0].id}"
                     continue

@@ -15,7 +15,8 @@ from fhir_server.clock import now_instant
 from fhir_server.errors import BadRequest, Conflict, Gone, NotFound, PreconditionFailed
 from fhir_server.interactions.context import Context, Outcome
 from fhir_server.resource_json import dumps, stamped
-from fhir_server.storage import StoredVersion, TokenRow, VersionConflict, Write
+from fhir_server.search.parse import conditional
+from fhir_server.storage import IndexRow, StoredVersion, VersionConflict, Write
 from fhir_server.storage.records import Method
 from fhir_server.validation import served_types, validate_resource
 
@@ -52,6 +53,13 @@ def parse_etag(value: str, *, header: str) -> int:
 def query_of(criteria: str) -> list[tuple[str, str]]:
     """If-None-Exist or a conditional URL's query part as (name, value) pairs."""
     return parse_qsl(criteria.split("?", 1)[-1], keep_blank_values=True)
+
+
+async def conditional_matches(ctx: Context, type: str, criteria: str) -> list[StoredVersion]:
+    """At most two resources matching conditional ``criteria`` (a query string): enough to
+    tell none, one and several apart."""
+    plan = conditional(type, query_of(criteria), base_url=ctx.base_url)
+    return (await ctx.store.search(plan)).versions
 
 
 def current_or_error(type: str, id: str, current: StoredVersion | None) -> StoredVersion:
@@ -92,11 +100,11 @@ async def write_version(
     version = (current.version if current else 0) + 1
     last_updated = now_instant()
     body: bytes | None = None
-    tokens: tuple[TokenRow, ...] = ()
+    index: tuple[IndexRow, ...] = ()
     if resource is not None:
         document = stamped(resource, id=id, version=version, last_updated=last_updated)
         validate_resource(document)
-        body, tokens = dumps(document), indexing.extract(document)
+        body, index = dumps(document), indexing.extract(document, base_url=ctx.base_url)
     write = Write(
         type=type,
         id=id,
@@ -105,7 +113,7 @@ async def write_version(
         last_updated=last_updated,
         method=method,
         body=body,
-        tokens=tokens,
+        index=index,
     )
     [stored] = await ctx.commit([write])
     return stored

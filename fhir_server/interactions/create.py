@@ -10,11 +10,10 @@ from fhir_server.errors import PreconditionFailed
 from fhir_server.interactions.common import (
     check_body_type,
     check_type,
-    query_of,
+    conditional_matches,
     write_version,
 )
 from fhir_server.interactions.context import Context, Outcome, Preconditions
-from fhir_server.search import criteria
 from smart_auth.context import Interaction
 
 
@@ -34,8 +33,7 @@ async def create(
     check_type(type)
     check_body_type(resource, type)
     if pre.if_none_exist is not None:
-        plan = criteria.conditional(type, query_of(pre.if_none_exist))
-        matches = await ctx.store.search(plan)
+        matches = await conditional_matches(ctx, type, pre.if_none_exist)
         if len(matches) > 1:
             raise PreconditionFailed(
                 f"If-None-Exist matches {len(matches)} {type} resources",

@@ -11,13 +11,12 @@ from fhir_server.interactions.common import (
     check_if_match,
     check_type,
     parse_etag,
-    query_of,
+    conditional_matches,
     retrying,
     write_version,
 )
 from fhir_server.interactions.context import Context, Outcome, Preconditions
 from fhir_server.resource_json import check_id
-from fhir_server.search import criteria
 from smart_auth.context import Interaction
 
 
@@ -57,7 +56,7 @@ async def delete(ctx: Context, *, type: str, id: str, pre: Preconditions) -> Out
 async def conditional_delete(ctx: Context, *, type: str, query: str, pre: Preconditions) -> Outcome:
     ctx.access.require(Interaction.DELETE, type)
     check_type(type)
-    matches = await ctx.store.search(criteria.conditional(type, query_of(query)))
+    matches = await conditional_matches(ctx, type, query)
     if len(matches) > 1:
         raise PreconditionFailed(
             f"the criteria match {len(matches)} {type} resources; this server deletes one at a"

@@ -14,13 +14,12 @@ from fhir_server.interactions.common import (
     check_type,
     current_or_error,
     parse_etag,
-    query_of,
+    conditional_matches,
     retrying,
     write_version,
 )
 from fhir_server.interactions.context import Context, Outcome, Preconditions
 from fhir_server.resource_json import parse_json
-from fhir_server.search import criteria
 from smart_auth.context import Interaction
 
 
@@ -77,7 +76,7 @@ async def conditional_patch(
 ) -> Outcome:
     ctx.access.require(Interaction.PATCH, type)
     check_type(type)
-    matches = await ctx.store.search(criteria.conditional(type, query_of(query)))
+    matches = await conditional_matches(ctx, type, query)
     if len(matches) != 1:
         raise PreconditionFailed(
             f"conditional patch needs exactly one match; the criteria match {len(matches)}",

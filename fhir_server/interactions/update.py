@@ -13,13 +13,12 @@ from fhir_server.interactions.common import (
     check_if_match,
     check_type,
     parse_etag,
-    query_of,
+    conditional_matches,
     retrying,
     write_version,
 )
 from fhir_server.interactions.context import Context, Outcome, Preconditions
 from fhir_server.resource_json import check_id
-from fhir_server.search import criteria
 from smart_auth.context import Interaction
 
 
@@ -60,8 +59,7 @@ async def conditional_update(
     ctx.access.require(Interaction.UPDATE, type)
     check_type(type)
     check_body_type(resource, type)
-    plan = criteria.conditional(type, query_of(query))
-    matches = await ctx.store.search(plan)
+    matches = await conditional_matches(ctx, type, query)
     body_id = resource.get("id")
     if len(matches) > 1:
         raise PreconditionFailed(

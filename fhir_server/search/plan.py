@@ -149,10 +149,12 @@ class SortKey:
 
 @dataclass(frozen=True, slots=True)
 class Cursor:
-    """Where the previous page ended: its last row's sort values and row id."""
+    """A position between rows: after (or, with ``before``, before) the row with these sort
+    values and row id."""
 
     values: tuple[str | float | None, ...]
     rid: int
+    before: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -39,3 +39,10 @@ def compartment_patient() -> dict[str, list[str]]:
     """The official Patient CompartmentDefinition: ``{type: [parameter codes]}``."""
     data: dict[str, list[str]] = load("compartment-patient.json")
     return data
+
+
+@cache
+def summary_elements() -> dict[str, dict[str, list[str]]]:
+    """Top-level elements per type: ``summary`` (isSummary) and ``mandatory`` (min > 0)."""
+    data: dict[str, dict[str, list[str]]] = load("summary-elements.json")
+    return data

@@ -5,17 +5,19 @@ from __future__ import annotations
 from fhir_server.storage.protocol import Store
 from fhir_server.storage.records import (
     HistoryQuery,
+    IndexRow,
+    SearchPage,
     StoredVersion,
-    TokenRow,
     VersionConflict,
     Write,
 )
 
 __all__ = [
     "HistoryQuery",
+    "IndexRow",
+    "SearchPage",
     "Store",
     "StoredVersion",
-    "TokenRow",
     "VersionConflict",
     "Write",
     "open_store",

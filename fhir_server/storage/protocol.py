@@ -10,7 +10,13 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from fhir_server.search.plan import SearchPlan
-from fhir_server.storage.records import HistoryQuery, StoredVersion, Write
+from fhir_server.storage.records import (
+    HistoryQuery,
+    IndexEntry,
+    SearchPage,
+    StoredVersion,
+    Write,
+)
 
 
 class Store(Protocol):
@@ -35,10 +41,22 @@ class Store(Protocol):
     async def history(self, query: HistoryQuery) -> Sequence[StoredVersion]:
         """Versions newest first (https://hl7.org/fhir/R4/http.html#history)."""
 
-    async def search(self, plan: SearchPlan) -> Sequence[StoredVersion]:
-        """Current, non-deleted resources matching the plan, in ``seq`` order of their first
-        version; ``StoredVersion.seq`` is the paging cursor
-        (https://hl7.org/fhir/R4/search.html)."""
+    async def search(self, plan: SearchPlan) -> SearchPage:
+        """Current, non-deleted resources matching the plan, in its sort order, one page after
+        its cursor (https://hl7.org/fhir/R4/search.html)."""
 
     async def count(self, plan: SearchPlan) -> int:
-        """How many resources match the plan, ignoring count and cursor."""
+        """How many resources match the plan, ignoring count and cursor (``_total``)."""
+
+    async def scan(self, *, after: int | None, limit: int) -> Sequence[StoredVersion]:
+        """Current, non-deleted resources in storage order after ``after`` (their ``seq``);
+        for reindexing."""
+
+    async def replace_index(self, entries: Sequence[IndexEntry]) -> None:
+        """Replace the index rows of resources still at the given version (reindex)."""
+
+    async def get_meta(self, key: str) -> str | None:
+        """A value the server keeps about the store itself (e.g. the index version)."""
+
+    async def set_meta(self, key: str, value: str) -> None:
+        """Keep ``value`` under ``key`` (durably)."""

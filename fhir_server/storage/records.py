@@ -5,8 +5,11 @@ An engine knows these shapes and its database; it knows nothing of FHIR HTTP.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
+
+from fhir_server.search.plan import Cursor
 
 Method = Literal["POST", "PUT", "PATCH", "DELETE"]
 
@@ -92,6 +95,8 @@ class UriRow:
 
 
 IndexRow = StringRow | TokenRow | ReferenceRow | DateRow | NumberRow | UriRow
+IndexEntry = tuple[str, str, int, Sequence[IndexRow]]
+"""Index rows for version ``[2]`` of ``[0]/[1]``, as a reindex replaces them."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,6 +131,18 @@ class HistoryQuery:
     at: str | None = None
     before_seq: int | None = None
     count: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """One page of search results in result order. ``first``/``last`` locate its first and
+    last rows (for the previous and next links); ``more`` says whether rows were left over
+    in the direction the page was read."""
+
+    versions: list[StoredVersion]
+    first: Cursor | None = None
+    last: Cursor | None = None
+    more: bool = False
 
 
 class StorageError(Exception):

@@ -38,6 +38,42 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX token_index_lookup ON token_index (param, code, system, rid);
     CREATE INDEX token_index_rid ON token_index (rid);
     """,
+    # 1 -> 2: index rows for every search parameter type; parameters interned as small ids.
+    """
+    DROP TABLE token_index;
+    CREATE TABLE params (pid INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE INDEX resources_updated ON resources (type, last_updated);
+    CREATE TABLE idx_string (
+        rid INTEGER NOT NULL, pid INTEGER NOT NULL, norm TEXT NOT NULL, exact TEXT NOT NULL
+    );
+    CREATE INDEX idx_string_value ON idx_string (pid, norm);
+    CREATE INDEX idx_string_rid ON idx_string (rid, pid);
+    CREATE TABLE idx_token (rid INTEGER NOT NULL, pid INTEGER NOT NULL, system TEXT, code TEXT);
+    CREATE INDEX idx_token_value ON idx_token (pid, code, system);
+    CREATE INDEX idx_token_rid ON idx_token (rid, pid);
+    CREATE TABLE idx_reference (
+        rid INTEGER NOT NULL, pid INTEGER NOT NULL, type TEXT, id TEXT, url TEXT
+    );
+    CREATE INDEX idx_reference_target ON idx_reference (pid, id, type);
+    CREATE INDEX idx_reference_url ON idx_reference (pid, url);
+    CREATE INDEX idx_reference_rid ON idx_reference (rid, pid);
+    CREATE TABLE idx_date (rid INTEGER NOT NULL, pid INTEGER NOT NULL, low TEXT, high TEXT);
+    CREATE INDEX idx_date_low ON idx_date (pid, low);
+    CREATE INDEX idx_date_high ON idx_date (pid, high);
+    CREATE INDEX idx_date_rid ON idx_date (rid, pid);
+    CREATE TABLE idx_number (
+        rid INTEGER NOT NULL, pid INTEGER NOT NULL, value REAL,
+        system TEXT, code TEXT, unit TEXT
+    );
+    CREATE INDEX idx_number_value ON idx_number (pid, value);
+    CREATE INDEX idx_number_rid ON idx_number (rid, pid);
+    CREATE TABLE idx_uri (rid INTEGER NOT NULL, pid INTEGER NOT NULL, uri TEXT);
+    CREATE INDEX idx_uri_value ON idx_uri (pid, uri);
+    CREATE INDEX idx_uri_rid ON idx_uri (rid, pid);
+    """,
 )
+
+INDEX_TABLES = ("idx_string", "idx_token", "idx_reference", "idx_date", "idx_number", "idx_uri")
 
 SCHEMA_VERSION = len(MIGRATIONS)

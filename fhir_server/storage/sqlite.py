@@ -3,10 +3,12 @@
 - Point reads (read, vread) run on the caller's thread: a primary-key lookup costs less than
   a hop to another thread. Multi-row queries (history, search) run in worker threads, each
   with its own connection.
-- Writes go to one writer thread. It takes every write job waiting in its queue, applies each
+- Writes go to one writer thread. It takes every job waiting in its queue, applies each
   inside its own SAVEPOINT of one transaction and commits once (group commit): a job whose
   compare-and-swap fails is rolled back alone, the others commit, and no caller hears of
   success before the commit is durable (``synchronous=FULL``).
+- Index rows live in one table per parameter type; parameter keys are interned as small
+  integers (``params``), registered before any job of a batch runs.
 """
 
 from __future__ import annotations
@@ -18,23 +20,34 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
-from fhir_server.search.plan import IdIn, SearchPlan, TokenIn
+from fhir_server.search.plan import Cursor, SearchPlan
 from fhir_server.storage.records import (
+    DateRow,
     HistoryQuery,
+    IndexEntry,
+    IndexRow,
     Method,
+    NumberRow,
+    ReferenceRow,
+    SearchPage,
     StorageError,
     StoredVersion,
+    StringRow,
+    TokenRow,
+    UriRow,
     VersionConflict,
     Write,
 )
-from fhir_server.storage.schema import MIGRATIONS, SCHEMA_VERSION
+from fhir_server.storage.schema import INDEX_TABLES, MIGRATIONS, SCHEMA_VERSION
+from fhir_server.storage.sqlite_search import Compiler
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 _GROUP_COMMIT_MAX = 128
 
 _READ_CURRENT = """
@@ -47,6 +60,15 @@ SELECT v.version, v.last_updated, v.method, v.body, v.seq
 FROM resources r JOIN versions v ON v.rid = r.rid
 WHERE r.type = ? AND r.id = ? AND v.version = ?
 """
+_INSERT = {
+    StringRow: "INSERT INTO idx_string (rid, pid, norm, exact) VALUES (?, ?, ?, ?)",
+    TokenRow: "INSERT INTO idx_token (rid, pid, system, code) VALUES (?, ?, ?, ?)",
+    ReferenceRow: "INSERT INTO idx_reference (rid, pid, type, id, url) VALUES (?, ?, ?, ?, ?)",
+    DateRow: "INSERT INTO idx_date (rid, pid, low, high) VALUES (?, ?, ?, ?)",
+    NumberRow: "INSERT INTO idx_number (rid, pid, value, system, code, unit)"
+    " VALUES (?, ?, ?, ?, ?, ?)",
+    UriRow: "INSERT INTO idx_uri (rid, pid, uri) VALUES (?, ?, ?)",
+}
 
 
 class SchemaTooNew(StorageError):
@@ -80,21 +102,43 @@ def migrate(conn: sqlite3.Connection) -> int:
     return found
 
 
-class _Job:
-    __slots__ = ("future", "writes")
+class _Params:
+    """Parameter key <-> id, shared by all threads; the writer registers new keys."""
 
-    def __init__(self, writes: Sequence[Write]) -> None:
-        self.writes = writes
-        self.future: concurrent.futures.Future[list[StoredVersion]] = concurrent.futures.Future()
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+
+    def load(self, conn: sqlite3.Connection) -> None:
+        self.ids.update(conn.execute("SELECT key, pid FROM params").fetchall())
+
+    def register(self, conn: sqlite3.Connection, keys: Iterable[str]) -> dict[str, int]:
+        """Ids for ``keys``, adding new ones inside the caller's transaction."""
+        fresh: dict[str, int] = {}
+        for key in keys:
+            if key in self.ids or key in fresh:
+                continue
+            conn.execute("INSERT OR IGNORE INTO params (key) VALUES (?)", (key,))
+            fresh[key] = conn.execute("SELECT pid FROM params WHERE key = ?", (key,)).fetchone()[0]
+        return fresh
+
+
+class _Job(Generic[T]):
+    __slots__ = ("future", "keys", "work")
+
+    def __init__(self, work: Callable[[sqlite3.Connection, dict[str, int]], T], keys: set[str]):
+        self.work = work
+        self.keys = keys
+        self.future: concurrent.futures.Future[T] = concurrent.futures.Future()
 
 
 class _Writer(threading.Thread):
     """Owns the only writing connection; see the module docstring for group commit."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, params: _Params) -> None:
         super().__init__(name="sqlite-writer", daemon=True)
         self._path = path
-        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._params = params
+        self.jobs: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
 
     def run(self) -> None:
         conn = _connect(self._path)
@@ -118,21 +162,23 @@ class _Writer(threading.Thread):
         finally:
             conn.close()
 
-    def _commit(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
-        outcomes: list[tuple[_Job, list[StoredVersion] | None, BaseException | None]] = []
+    def _commit(self, conn: sqlite3.Connection, batch: list[_Job[Any]]) -> None:
+        outcomes: list[tuple[_Job[Any], Any, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
+            fresh = self._params.register(conn, {k for job in batch for k in job.keys})
+            pids = {**self._params.ids, **fresh} if fresh else self._params.ids
             for job in batch:
                 conn.execute("SAVEPOINT job")
                 try:
-                    stored = _apply(conn, job.writes)
+                    result = job.work(conn, pids)
                 except BaseException as exc:  # one job failing must not fail the others
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
                     outcomes.append((job, None, exc))
                 else:
                     conn.execute("RELEASE job")
-                    outcomes.append((job, stored, None))
+                    outcomes.append((job, result, None))
             conn.execute("COMMIT")
         except BaseException as exc:
             if conn.in_transaction:
@@ -141,14 +187,33 @@ class _Writer(threading.Thread):
             for job in batch:
                 job.future.set_exception(StorageError(f"write failed: {exc}"))
             return
+        self._params.ids.update(fresh)
         for job, result, error in outcomes:
             if error is not None:
                 job.future.set_exception(error)
-            elif result is not None:
+            else:
                 job.future.set_result(result)
 
 
-def _apply(conn: sqlite3.Connection, writes: Sequence[Write]) -> list[StoredVersion]:
+def _insert_index(
+    conn: sqlite3.Connection, rid: int, rows: Sequence[IndexRow], pids: dict[str, int]
+) -> None:
+    grouped: dict[type, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        values = tuple(getattr(row, f) for f in row.__slots__)  # type: ignore[union-attr]
+        grouped.setdefault(type(row), []).append((rid, pids[values[0]], *values[1:]))
+    for row_type, values_list in grouped.items():
+        conn.executemany(_INSERT[row_type], values_list)
+
+
+def _delete_index(conn: sqlite3.Connection, rid: int) -> None:
+    for table in INDEX_TABLES:
+        conn.execute(f"DELETE FROM {table} WHERE rid = ?", (rid,))
+
+
+def _apply(
+    conn: sqlite3.Connection, writes: Sequence[Write], pids: dict[str, int]
+) -> list[StoredVersion]:
     out: list[StoredVersion] = []
     for w in writes:
         if w.version != (w.expected_version or 0) + 1:
@@ -172,17 +237,15 @@ def _apply(conn: sqlite3.Connection, writes: Sequence[Write]) -> list[StoredVers
             if row is None:
                 raise VersionConflict(w.type, w.id, w.expected_version)
             rid = row[0]
-            conn.execute("DELETE FROM token_index WHERE rid = ?", (rid,))
+            _delete_index(conn, rid)
+        assert rid is not None
         seq = conn.execute(
             "INSERT INTO versions (rid, version, last_updated, method, body)"
             " VALUES (?, ?, ?, ?, ?)",
             (rid, w.version, w.last_updated, w.method, w.body),
         ).lastrowid
-        if w.tokens and w.body is not None:
-            conn.executemany(
-                "INSERT INTO token_index (rid, param, system, code) VALUES (?, ?, ?, ?)",
-                [(rid, t.param, t.system, t.code) for t in w.tokens],
-            )
+        if w.index and w.body is not None:
+            _insert_index(conn, rid, w.index, pids)
         out.append(
             StoredVersion(
                 type=w.type,
@@ -197,7 +260,7 @@ def _apply(conn: sqlite3.Connection, writes: Sequence[Write]) -> list[StoredVers
     return out
 
 
-def _version(type: str, id: str, row: tuple[Any, ...]) -> StoredVersion:
+def _version(type: str, id: str, row: Sequence[Any]) -> StoredVersion:
     version, last_updated, method, body, seq = row
     return StoredVersion(
         type=type,
@@ -208,41 +271,6 @@ def _version(type: str, id: str, row: tuple[Any, ...]) -> StoredVersion:
         body=body,
         seq=seq,
     )
-
-
-def _compile_search(plan: SearchPlan, *, paged: bool) -> tuple[str, list[Any]]:
-    where = ["r.type = ?", "r.deleted = 0"]
-    args: list[Any] = [plan.type]
-    for cond in plan.conditions:
-        if isinstance(cond, IdIn):
-            where.append(f"r.id IN ({', '.join('?' * len(cond.ids))})")
-            args.extend(cond.ids)
-        elif isinstance(cond, TokenIn):
-            alts: list[str] = []
-            alt_args: list[Any] = []
-            for system, code in cond.pairs:
-                parts = []
-                if code is not None:
-                    parts.append("t.code = ?")
-                    alt_args.append(code)
-                if system == "":
-                    parts.append("t.system IS NULL")
-                elif system is not None:
-                    parts.append("t.system = ?")
-                    alt_args.append(system)
-                alts.append("(" + (" AND ".join(parts) or "1") + ")")
-            where.append(
-                "r.rid IN (SELECT t.rid FROM token_index t WHERE t.param = ? AND ("
-                + " OR ".join(alts)
-                + "))"
-            )
-            args.extend([cond.param, *alt_args])
-        else:  # pragma: no cover - the planner only builds the conditions above
-            raise TypeError(f"unsupported search condition {cond!r}")
-    if paged and plan.after is not None:
-        where.append("r.rid > ?")
-        args.append(plan.after)
-    return " AND ".join(where), args
 
 
 class SqliteStore:
@@ -256,6 +284,7 @@ class SqliteStore:
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._worker_conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._params = _Params()
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -270,13 +299,14 @@ class SqliteStore:
         conn = _connect(self.path)
         try:
             migrate(conn)
+            self._params.load(conn)
         finally:
             conn.close()
         self._reader = _connect(self.path)
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=min(4, (os.cpu_count() or 1) + 1), thread_name_prefix="sqlite-read"
         )
-        self._writer = _Writer(self.path)
+        self._writer = _Writer(self.path, self._params)
         self._writer.start()
 
     async def close(self) -> None:
@@ -318,14 +348,23 @@ class SqliteStore:
                 self._worker_conns.append(conn)
         return conn
 
-    async def _in_worker(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+    async def _in_worker(self, work: Callable[[sqlite3.Connection], T]) -> T:
         if self._pool is None:
             raise StorageError("store is not open")
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool, lambda: work(self._worker_conn())
+        )
 
-        def run() -> list[tuple[Any, ...]]:
-            return self._worker_conn().execute(sql, args).fetchall()
+    async def _query(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return await self._in_worker(lambda conn: conn.execute(sql, args).fetchall())
 
-        return await asyncio.get_running_loop().run_in_executor(self._pool, run)
+    def _pid_of(self, key: str) -> int | None:
+        pid = self._params.ids.get(key)
+        if pid is None:
+            row = self._read_conn().execute("SELECT pid FROM params WHERE key = ?", (key,)).fetchone()
+            if row is not None:
+                pid = self._params.ids.setdefault(key, row[0])
+        return pid
 
     async def history(self, query: HistoryQuery) -> Sequence[StoredVersion]:
         where: list[str] = []
@@ -348,29 +387,96 @@ class SqliteStore:
             + (" WHERE " + " AND ".join(where) if where else "")
             + " ORDER BY v.seq DESC LIMIT ?"
         )
-        rows = await self._in_worker(sql, [*args, query.count])
+        rows = await self._query(sql, [*args, query.count])
         return [_version(row[0], row[1], row[2:]) for row in rows]
 
-    async def search(self, plan: SearchPlan) -> Sequence[StoredVersion]:
-        where, args = _compile_search(plan, paged=True)
-        sql = (
-            "SELECT r.id, r.version, r.last_updated, v.method, v.body, r.rid"
-            " FROM resources r JOIN versions v ON v.rid = r.rid AND v.version = r.version"
-            f" WHERE {where} ORDER BY r.rid LIMIT ?"
+    async def search(self, plan: SearchPlan) -> SearchPage:
+        sql, args = Compiler(self._pid_of).search(plan)
+        rows = await self._query(sql, args)
+        width = len(plan.sort)
+        versions = [
+            StoredVersion(
+                type=row[1],
+                id=row[2],
+                version=row[3],
+                last_updated=row[4],
+                method=row[5 + width],
+                body=row[6 + width],
+                seq=row[0],
+            )
+            for row in rows
+        ]
+        more = bool(plan.count) and len(rows) == plan.count
+        if plan.cursor is not None and plan.cursor.before:
+            rows.reverse()
+            versions.reverse()
+        if not rows:
+            return SearchPage(versions=versions, more=more)
+        return SearchPage(
+            versions=versions,
+            first=Cursor(values=tuple(rows[0][5 : 5 + width]), rid=rows[0][0]),
+            last=Cursor(values=tuple(rows[-1][5 : 5 + width]), rid=rows[-1][0]),
+            more=more,
         )
-        rows = await self._in_worker(sql, [*args, plan.count])
-        return [_version(plan.type, row[0], row[1:]) for row in rows]
 
     async def count(self, plan: SearchPlan) -> int:
-        where, args = _compile_search(plan, paged=False)
-        rows = await self._in_worker(f"SELECT count(*) FROM resources r WHERE {where}", args)
+        sql, args = Compiler(self._pid_of).search(plan, count_only=True)
+        rows = await self._query(sql, args)
         return int(rows[0][0])
+
+    def explain(self, plan: SearchPlan) -> list[str]:
+        """SQLite's query plan for a search (for benchmarks and investigations)."""
+        sql, args = Compiler(self._pid_of).search(plan)
+        rows = self._read_conn().execute("EXPLAIN QUERY PLAN " + sql, args).fetchall()
+        return [str(row[-1]) for row in rows]
+
+    async def scan(self, *, after: int | None, limit: int) -> Sequence[StoredVersion]:
+        sql = (
+            "SELECT r.type, r.id, r.version, r.last_updated, v.method, v.body, r.rid"
+            " FROM resources r JOIN versions v ON v.rid = r.rid AND v.version = r.version"
+            " WHERE r.deleted = 0 AND r.rid > ? ORDER BY r.rid LIMIT ?"
+        )
+        rows = await self._query(sql, [after or 0, limit])
+        return [_version(row[0], row[1], row[2:]) for row in rows]
+
+    async def get_meta(self, key: str) -> str | None:
+        row = self._read_conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
 
     # -- writes --------------------------------------------------------------------------
 
-    async def write(self, writes: Sequence[Write]) -> Sequence[StoredVersion]:
+    async def _submit(self, job: _Job[T]) -> T:
         if self._writer is None:
             raise StorageError("store is not open")
-        job = _Job(writes)
         self._writer.jobs.put(job)
         return await asyncio.wrap_future(job.future)
+
+    async def write(self, writes: Sequence[Write]) -> Sequence[StoredVersion]:
+        keys = {row.param for w in writes for row in w.index}
+        return await self._submit(_Job(lambda conn, pids: _apply(conn, writes, pids), keys))
+
+    async def replace_index(self, entries: Sequence[IndexEntry]) -> None:
+        keys = {row.param for *_, rows in entries for row in rows}
+
+        def work(conn: sqlite3.Connection, pids: dict[str, int]) -> None:
+            for type, id, version, rows in entries:
+                found = conn.execute(
+                    "SELECT rid FROM resources WHERE type = ? AND id = ? AND version = ?"
+                    " AND deleted = 0",
+                    (type, id, version),
+                ).fetchone()
+                if found is not None:
+                    _delete_index(conn, found[0])
+                    _insert_index(conn, found[0], rows, pids)
+
+        await self._submit(_Job(work, keys))
+
+    async def set_meta(self, key: str, value: str) -> None:
+        def work(conn: sqlite3.Connection, pids: dict[str, int]) -> None:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+        await self._submit(_Job(work, set()))

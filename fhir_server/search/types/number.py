@@ -41,7 +41,7 @@ def number(raw: str) -> NumberMatch:
 def _values(value: Any) -> list[float]:
     if isinstance(value, bool):
         return []
-    if isinstance(value, int | float):
+    if isinstance(value, int | float | Decimal):
         return [float(value)]
     return []
 

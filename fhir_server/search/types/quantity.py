@@ -8,6 +8,7 @@ Spec: https://hl7.org/fhir/R4/search.html#quantity
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 from fhir_server.errors import InvalidSearch
@@ -24,7 +25,7 @@ def _row(key: str, value: Any) -> NumberRow | None:
     if not isinstance(value, dict):
         return None
     amount = value.get("value")
-    if isinstance(amount, bool) or not isinstance(amount, int | float):
+    if isinstance(amount, bool) or not isinstance(amount, int | float | Decimal):
         return None
     system, code, unit = value.get("system"), value.get("code"), value.get("unit")
     if "currency" in value:  # Money

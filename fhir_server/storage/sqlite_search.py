@@ -1,0 +1,317 @@
+"""Search plans -> SQLite SQL. One builder per parameter type; the plan stays engine-free.
+
+Each condition becomes a predicate on the resource row (alias ``r``, or ``t``/``s`` inside
+chains and ``_has``) over the index tables; ``:not`` is ``NOT IN``; chains join the reference
+index to the target resources; sorting uses per-resource min/max of the index values with
+missing values last, and paging is keyset (the last row's sort values and rid), never offset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fhir_server.search.plan import (
+    AnyOf,
+    Chain,
+    Condition,
+    Cursor,
+    DateMatch,
+    Has,
+    IdIn,
+    LastUpdated,
+    Missing,
+    NumberMatch,
+    ParamIn,
+    Predicate,
+    ReferenceMatch,
+    SearchPlan,
+    SortKey,
+    StringMatch,
+    TokenMatch,
+    UriMatch,
+)
+from fhir_server.search.types import date as date_type
+from fhir_server.search.types.uri import below_prefix, parents
+
+TABLES = {
+    "string": "idx_string",
+    "token": "idx_token",
+    "reference": "idx_reference",
+    "date": "idx_date",
+    "number": "idx_number",
+    "quantity": "idx_number",
+    "uri": "idx_uri",
+}
+_TOP_TEXT = "\U0010ffff"
+_SORT_COLUMN = {
+    "string": ("norm", "norm"),
+    "token": ("code", "code"),
+    "reference": ("id", "id"),
+    "date": ("low", "high"),
+    "number": ("value", "value"),
+    "quantity": ("value", "value"),
+    "uri": ("uri", "uri"),
+}
+_NUMERIC = frozenset({"number", "quantity"})
+
+Fragment = tuple[str, list[Any]]
+
+
+def _string(p: StringMatch) -> Fragment:
+    if p.mode == "exact":
+        from fhir_server.search.types.string import fold
+
+        return "(x.norm = ? AND x.exact = ?)", [fold(p.value), p.value]
+    if p.mode == "contains":
+        return "instr(x.norm, ?) > 0", [p.value]
+    return "(x.norm >= ? AND x.norm < ?)", [p.value, p.value + _TOP_TEXT]
+
+
+def _token(p: TokenMatch) -> Fragment:
+    parts, args = [], []
+    if p.code is not None:
+        parts.append("x.code = ?")
+        args.append(p.code)
+    if p.system == "":
+        parts.append("x.system IS NULL")
+    elif p.system is not None:
+        parts.append("x.system = ?")
+        args.append(p.system)
+    return "(" + (" AND ".join(parts) or "1") + ")", args
+
+
+def _reference(p: ReferenceMatch) -> Fragment:
+    if p.url is not None:
+        return "x.url = ?", [p.url]
+    if p.type is None:
+        return "x.id = ?", [p.id]
+    return "(x.id = ? AND x.type = ?)", [p.id, p.type]
+
+
+def date_sql(prefix: str, low: str, high: str, s_low: str, s_high: str) -> Fragment:
+    """The prefix rule of date.range_matches on columns ``low``/``high``."""
+    contained = f"({low} >= ? AND {high} <= ?)"
+    rules: dict[str, Fragment] = {
+        "eq": (contained, [s_low, s_high]),
+        "ne": (f"NOT {contained}", [s_low, s_high]),
+        "gt": (f"{high} > ?", [s_high]),
+        "lt": (f"{low} < ?", [s_low]),
+        "ge": (f"({high} > ? OR {contained})", [s_high, s_low, s_high]),
+        "le": (f"({low} < ? OR {contained})", [s_low, s_low, s_high]),
+        "sa": (f"{low} > ?", [s_high]),
+        "eb": (f"{high} < ?", [s_low]),
+        "ap": (f"({low} <= ? AND {high} >= ?)", [s_high, s_low]),
+    }
+    return rules[prefix]
+
+
+def _date(p: DateMatch) -> Fragment:
+    s_low, s_high = date_type.approximately(p) if p.prefix == "ap" else (p.low, p.high)
+    return date_sql(p.prefix, "x.low", "x.high", s_low, s_high)
+
+
+def _number(p: NumberMatch, *, quantity: bool) -> Fragment:
+    rules: dict[str, Fragment] = {
+        "eq": ("(x.value >= ? AND x.value < ?)", [p.low, p.high]),
+        "ne": ("NOT (x.value >= ? AND x.value < ?)", [p.low, p.high]),
+        "gt": ("x.value > ?", [p.value]),
+        "sa": ("x.value > ?", [p.value]),
+        "lt": ("x.value < ?", [p.value]),
+        "eb": ("x.value < ?", [p.value]),
+        "ge": ("x.value >= ?", [p.value]),
+        "le": ("x.value <= ?", [p.value]),
+        "ap": ("abs(x.value - ?) <= ?", [p.value, abs(p.value) * 0.1]),
+    }
+    sql, args = rules[p.prefix]
+    if quantity and p.system is not None:
+        sql += " AND x.system = ? AND x.code IS ?"
+        args = [*args, p.system, p.code]
+    elif quantity and p.code is not None:
+        sql += " AND (x.code = ? OR x.unit = ?)"
+        args = [*args, p.code, p.code]
+    return f"({sql})", args
+
+
+def _uri(p: UriMatch) -> Fragment:
+    if p.mode == "above":
+        candidates = parents(p.value)
+        return f"x.uri IN ({', '.join('?' * len(candidates))})", list(candidates)
+    if p.mode == "below":
+        prefix = below_prefix(p.value)
+        return "(x.uri = ? OR (x.uri >= ? AND x.uri < ?))", [p.value, prefix, prefix + _TOP_TEXT]
+    return "x.uri = ?", [p.value]
+
+
+def _predicate(kind: str, p: Predicate) -> Fragment:
+    if isinstance(p, StringMatch):
+        return _string(p)
+    if isinstance(p, TokenMatch):
+        return _token(p)
+    if isinstance(p, ReferenceMatch):
+        return _reference(p)
+    if isinstance(p, DateMatch):
+        return _date(p)
+    if isinstance(p, NumberMatch):
+        return _number(p, quantity=kind == "quantity")
+    if isinstance(p, UriMatch):
+        return _uri(p)
+    raise TypeError(f"unsupported predicate {p!r}")  # pragma: no cover
+
+
+def _ms(instant: str) -> str:
+    """A search bound (microseconds) at the millisecond precision of meta.lastUpdated."""
+    return instant[:23] + "Z"
+
+
+class Compiler:
+    """Compiles one plan; ``pid_of`` maps a parameter key to its id (None: never indexed)."""
+
+    def __init__(self, pid_of: Callable[[str], int | None]) -> None:
+        self.pid_of = pid_of
+
+    def conditions(self, conditions: Sequence[Condition], alias: str) -> Fragment:
+        parts, args = [], []
+        for condition in conditions:
+            sql, more = self.condition(condition, alias)
+            parts.append(sql)
+            args.extend(more)
+        return (" AND ".join(parts) if parts else "1"), args
+
+    def condition(self, c: Condition, a: str) -> Fragment:
+        if isinstance(c, IdIn):
+            return f"{a}.id IN ({', '.join('?' * len(c.ids))})", list(c.ids)
+        if isinstance(c, LastUpdated):
+            alternatives = []
+            args: list[Any] = []
+            for p in c.any_of:
+                s_low, s_high = date_type.approximately(p) if p.prefix == "ap" else (p.low, p.high)
+                sql, more = date_sql(
+                    p.prefix, f"{a}.last_updated", f"{a}.last_updated", _ms(s_low), _ms(s_high)
+                )
+                alternatives.append(sql)
+                args.extend(more)
+            return "(" + " OR ".join(alternatives) + ")", args
+        if isinstance(c, ParamIn):
+            pid = self.pid_of(c.param)
+            if pid is None:
+                return ("1" if c.negate else "0"), []
+            alternatives, args = [], [pid]
+            for p in c.any_of:
+                sql, more = _predicate(c.kind, p)
+                alternatives.append(sql)
+                args.extend(more)
+            inner = (
+                f"SELECT x.rid FROM {TABLES[c.kind]} x WHERE x.pid = ? AND ("
+                + " OR ".join(alternatives)
+                + ")"
+            )
+            return f"{a}.rid {'NOT IN' if c.negate else 'IN'} ({inner})", args
+        if isinstance(c, Missing):
+            pid = self.pid_of(c.param)
+            if pid is None:
+                return ("1" if c.missing else "0"), []
+            exists = f"EXISTS (SELECT 1 FROM {TABLES[c.kind]} x WHERE x.rid = {a}.rid AND x.pid = ?)"
+            return (f"NOT {exists}" if c.missing else exists), [pid]
+        if isinstance(c, Chain):
+            pid = self.pid_of(c.param)
+            if pid is None:
+                return "0", []
+            t = a + "t"
+            inner, args = self.conditions(c.where, t)
+            sql = (
+                f"{a}.rid IN (SELECT x.rid FROM idx_reference x"
+                f" JOIN resources {t} ON {t}.type = x.type AND {t}.id = x.id"
+                f" WHERE x.pid = ? AND x.type = ? AND {t}.deleted = 0 AND {inner})"
+            )
+            return sql, [pid, c.target_type, *args]
+        if isinstance(c, Has):
+            pid = self.pid_of(c.param)
+            if pid is None:
+                return "0", []
+            s = a + "s"
+            inner, args = self.conditions(c.where, s)
+            sql = (
+                f"EXISTS (SELECT 1 FROM idx_reference x JOIN resources {s} ON {s}.rid = x.rid"
+                f" WHERE x.pid = ? AND x.id = {a}.id AND x.type = {a}.type"
+                f" AND {s}.type = ? AND {s}.deleted = 0 AND {inner})"
+            )
+            return sql, [pid, c.source_type, *args]
+        if isinstance(c, AnyOf):
+            parts, args = [], []
+            for sub in c.conditions:
+                sql, more = self.condition(sub, a)
+                parts.append(sql)
+                args.extend(more)
+            return "(" + (" OR ".join(parts) or "0") + ")", args
+        raise TypeError(f"unsupported condition {c!r}")  # pragma: no cover
+
+    def sort_key(self, key: SortKey) -> Fragment:
+        """The expression a key sorts by, with missing values sorting last either way."""
+        if key.kind == "id":
+            return "r.id", []
+        if key.kind == "lastUpdated":
+            return "r.last_updated", []
+        pid = self.pid_of(key.param)
+        numeric = key.kind in _NUMERIC
+        missing: Any = (-1e308 if numeric else "") if key.descending else (1e308 if numeric else _TOP_TEXT)
+        if pid is None:
+            return "?", [missing]
+        ascending_column, descending_column = _SORT_COLUMN[key.kind]
+        column = descending_column if key.descending else ascending_column
+        aggregate = "max" if key.descending else "min"
+        sql = (
+            f"COALESCE((SELECT {aggregate}(x.{column}) FROM {TABLES[key.kind]} x"
+            " WHERE x.rid = r.rid AND x.pid = ?), ?)"
+        )
+        return sql, [pid, missing]
+
+    def search(self, plan: SearchPlan, *, count_only: bool = False) -> Fragment:
+        types = f"r.type IN ({', '.join('?' * len(plan.types))})"
+        where, where_args = self.conditions(plan.conditions, "r")
+        base_where = f"{types} AND r.deleted = 0 AND {where}"
+        base_args = [*plan.types, *where_args]
+        if count_only:
+            return f"SELECT count(*) FROM resources r WHERE {base_where}", base_args
+        sort_sql, sort_args = [], []
+        for i, key in enumerate(plan.sort):
+            sql, args = self.sort_key(key)
+            sort_sql.append(f"{sql} AS s{i}")
+            sort_args.extend(args)
+        columns = ", ".join(["r.rid", "r.type", "r.id", "r.version", "r.last_updated", *sort_sql])
+        inner = f"SELECT {columns} FROM resources r WHERE {base_where}"
+        keyset, keyset_args = self.keyset(plan.sort, plan.cursor)
+        backward = plan.cursor is not None and plan.cursor.before
+        order = ", ".join(
+            [f"s{i}{' DESC' if k.descending != backward else ''}" for i, k in enumerate(plan.sort)]
+            + ["m.rid" + (" DESC" if backward else "")]
+        )
+        sql = (
+            "SELECT m.*, v.method, v.body FROM (" + inner + ") m"
+            " JOIN versions v ON v.rid = m.rid AND v.version = m.version"
+            f" WHERE {keyset} ORDER BY {order} LIMIT ?"
+        )
+        return sql, [*sort_args, *base_args, *keyset_args, plan.count]
+
+    def keyset(self, sort: Sequence[SortKey], cursor: Cursor | None) -> Fragment:
+        """Rows strictly after (or before) the cursor in (sort keys..., rid) order."""
+        if cursor is None:
+            return "1", []
+        if len(cursor.values) != len(sort):
+            return "0", []
+        alternatives, args = [], []
+        for i in range(len(sort) + 1):
+            parts, more = [], []
+            for j in range(i):
+                parts.append(f"m.s{j} = ?")
+                more.append(cursor.values[j])
+            if i < len(sort):
+                later = sort[i].descending == cursor.before
+                parts.append(f"m.s{i} {'>' if later else '<'} ?")
+                more.append(cursor.values[i])
+            else:
+                parts.append(f"m.rid {'<' if cursor.before else '>'} ?")
+                more.append(cursor.rid)
+            alternatives.append("(" + " AND ".join(parts) + ")")
+            args.extend(more)
+        return "(" + " OR ".join(alternatives) + ")", args
