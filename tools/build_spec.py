@@ -127,7 +127,8 @@ def compile_structure(sd: dict[str, Any], out: dict[str, dict[str, Element]]) ->
         out.setdefault(parent, {})[name] = entry
 
 
-def main() -> None:
+def build() -> bytes:
+    """The gzipped bytes of elements.json.gz, the same for the same definitions."""
     types_bundle = read_bundle("profiles-types.json")
     resources_bundle = read_bundle("profiles-resources.json.gz")
 
@@ -157,11 +158,17 @@ def main() -> None:
     }
     raw = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
     # mtime=0 and no file name in the header: identical input gives identical bytes.
-    TARGET.write_bytes(gzip.compress(raw, compresslevel=9, mtime=0))
-    n_elements = sum(map(len, structures.values()))
+    return gzip.compress(raw, compresslevel=9, mtime=0)
+
+
+def main() -> None:
+    data = build()
+    TARGET.write_bytes(data)
+    spec = json.loads(gzip.decompress(data))
+    n_elements = sum(map(len, spec["types"].values()))
     print(
-        f"{TARGET.relative_to(ROOT)}: {len(resources)} resources, {len(structures)} types, "
-        f"{n_elements} elements, {len(raw)} bytes JSON, {TARGET.stat().st_size} bytes gzipped"
+        f"{TARGET.relative_to(ROOT)}: {len(spec['resources'])} resources, "
+        f"{len(spec['types'])} types, {n_elements} elements, {len(data)} bytes gzipped"
     )
 
 

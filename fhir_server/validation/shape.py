@@ -41,7 +41,8 @@ MAX_DEPTH = 64
 _BOOLEAN, _INTEGER, _NUMBER, _STRING, _COMPLEX, _RESOURCE = range(6)
 _KIND_OF_JSON = {"boolean": _BOOLEAN, "integer": _INTEGER, "number": _NUMBER, "string": _STRING}
 # The Python type json.loads gives a valid value of each primitive kind: the fast path. A decimal
-# may also be a float (checked for finiteness off the fast path).
+# may also be a float or, with json.loads(parse_float=Decimal), a Decimal: both are checked for
+# finiteness off the fast path.
 _FAST_TYPE: dict[int, type[Any]] = {_BOOLEAN: bool, _INTEGER: int, _NUMBER: int, _STRING: str}
 _EXPECTED = {
     _BOOLEAN: "a JSON boolean",
@@ -49,6 +50,9 @@ _EXPECTED = {
     _NUMBER: "a JSON number",
     _STRING: "a JSON string",
 }
+
+# How check_object treats an element: the common cases inline, the rest in a method.
+_PRIMITIVE, _OBJECT, _ARRAY, _OTHER = range(4)
 
 # Where a value is, built only when an issue needs it: the root resource's type, or
 # (parent, element name, index in its array or -1).
@@ -58,18 +62,23 @@ _Path: TypeAlias = "str | tuple[_Path, str, int]"
 class _Element(NamedTuple):
     """One JSON property of a type: ``valueString`` of Extension, ``name`` of Patient, ..."""
 
-    fast: type[Any] | None  # a primitive's valid Python type (see _FAST_TYPE); None if complex
-    array: bool
-    children: dict[str, _Element]  # elements of a complex type; empty otherwise
-    choice: str | None  # ``value[x]`` for ``valueString``; None when not a choice
     kind: int
-    type: str  # FHIR type (``boolean``, ``HumanName``) or backbone path (``Patient.contact``)
+    type_name: str  # FHIR type (``boolean``, ``HumanName``) or backbone path (``Patient.contact``)
+    array: bool
+    choice: str | None  # ``value[x]`` for ``valueString``; None when not a choice
     attribute: bool  # Element.id, Extension.url: no ``_name`` companion
+    fast: type[Any] | None  # a primitive's valid Python type (see _FAST_TYPE); None if complex
+    children: _Table  # elements of a complex type; empty otherwise
+
+
+# The elements of one type by JSON name: (mode, fast type or children, element). The first two
+# are all the hot loop needs for a valid value.
+_Table: TypeAlias = "dict[str, tuple[int, Any, _Element]]"
 
 
 class _Spec(NamedTuple):
-    resources: dict[str, dict[str, _Element]]
-    element: dict[str, _Element]  # the content of a ``_name`` companion: id and extension
+    resources: dict[str, _Table]
+    element: _Table  # the content of a ``_name`` companion: id and extension
 
 
 class _Enough(Exception):
@@ -86,7 +95,7 @@ def _spec() -> _Spec:
     data = _read_elements()
     kinds: dict[str, int] = {name: _KIND_OF_JSON[j] for name, j in data["primitives"].items()}
     kinds["Resource"] = _RESOURCE
-    tables: dict[str, dict[str, _Element]] = {name: {} for name in data["types"]}
+    tables: dict[str, _Table] = {name: {} for name in data["types"]}
     for owner, elements in data["types"].items():
         table = tables[owner]
         for name, entry in elements.items():
@@ -101,15 +110,23 @@ def _spec() -> _Spec:
                 if json_name in table:
                     raise ValueError(f"{owner}.{json_name} is defined twice")
                 kind = kinds.get(type_, _COMPLEX)
-                table[json_name] = _Element(
-                    fast=_FAST_TYPE.get(kind),
-                    array=array,
-                    children=tables.get(type_, {}),
-                    choice=choice,
+                element = _Element(
                     kind=kind,
-                    type=type_,
+                    type_name=type_,
+                    array=array,
+                    choice=choice,
                     attribute=attribute,
+                    fast=_FAST_TYPE.get(kind),
+                    children=tables.get(type_, {}),
                 )
+                if array:
+                    table[json_name] = (_ARRAY, None, element)
+                elif choice is not None or kind == _RESOURCE:
+                    table[json_name] = (_OTHER, None, element)
+                elif element.fast is not None:
+                    table[json_name] = (_PRIMITIVE, element.fast, element)
+                else:
+                    table[json_name] = (_OBJECT, element.children, element)
     return _Spec(
         resources={name: tables[name] for name in data["resources"]},
         element=tables["Element"],
@@ -133,25 +150,26 @@ def _render(path: _Path) -> str:
         path, name, index = path
         parts.append(f".{name}[{index}]" if index >= 0 else f".{name}")
     parts.append(path)
-    return "".join(reversed(parts)).lstrip(".")
+    return "".join(reversed(parts)).removeprefix(".")
 
 
 def _json_type(value: object) -> str:
+    """What ``value`` is, for a message: ``a string``, ``an array``, ..."""
     if value is None:
         return "null"
     if isinstance(value, bool):
-        return "boolean"
+        return "a boolean"
     if isinstance(value, int):
-        return "integer"
+        return "an integer"
     if isinstance(value, float | Decimal):
-        return "number"
+        return "a number"
     if isinstance(value, str):
-        return "string"
+        return "a string"
     if isinstance(value, list | tuple):
-        return "array"
+        return "an array"
     if isinstance(value, Mapping):
-        return "object"
-    return type(value).__name__
+        return "an object"
+    return f"a Python {type(value).__name__}"
 
 
 class _Checker:
@@ -200,7 +218,7 @@ class _Checker:
 
     def check_object(
         self,
-        elements: dict[str, _Element],
+        elements: _Table,
         obj: Mapping[str, Any],
         path: _Path,
         depth: int,
@@ -214,34 +232,57 @@ class _Checker:
             return
         choices: dict[str, str] | None = None
         for key, value in obj.items():
-            element = elements.get(key)
-            if element is None:
+            entry = elements.get(key)
+            if entry is None:
                 self.other_property(elements, obj, key, value, path, depth, is_resource)
                 continue
-            fast, array, children, choice, kind, _type, _attribute = element
-            if choice is not None:
-                if choices is None:
-                    choices = {choice: key}
-                elif choice in choices:
-                    self.add(
-                        "structure",
-                        f"choice element {choice} given twice: '{choices[choice]}' and '{key}'",
-                        (path, key, -1),
-                    )
+            mode, fast, element = entry
+            if mode == _PRIMITIVE:
+                if type(value) is not fast or (fast is str and not value):
+                    self.primitive(element, value, (path, key, -1))
+            elif mode == _OBJECT:
+                if type(value) is dict and value:
+                    self.check_object(fast, value, (path, key, -1), depth + 1, False)
                 else:
-                    choices[choice] = key
-            if array:
+                    self.complex(element, value, (path, key, -1), depth)
+            elif mode == _ARRAY:
                 if type(value) is list and value:
                     self.check_array(element, key, value, obj, path, depth)
                 else:
                     self.not_an_array(element, key, value, obj, path, depth)
-            elif fast is not None:
-                if type(value) is not fast or (fast is str and not value):
-                    self.primitive(element, value, (path, key, -1))
-            elif type(value) is dict and value and kind == _COMPLEX:
-                self.check_object(children, value, (path, key, -1), depth + 1, False)
             else:
-                self.complex(element, value, (path, key, -1), depth)
+                choices = self.check_other(element, key, value, path, depth, choices)
+
+    def check_other(
+        self,
+        element: _Element,
+        key: str,
+        value: object,
+        path: _Path,
+        depth: int,
+        choices: dict[str, str] | None,
+    ) -> dict[str, str] | None:
+        """One type of a choice element, or a resource in a resource; returns ``choices``, the
+        choice elements met so far in this object: ``{"value[x]": "valueString"}``."""
+        choice = element.choice
+        if choice is not None:
+            if choices is None:
+                choices = {choice: key}
+            elif choice in choices:
+                self.add(
+                    "structure",
+                    f"choice element {choice} given twice: '{choices[choice]}' and '{key}'",
+                    (path, key, -1),
+                )
+            else:
+                choices[choice] = key
+        fast = element.fast
+        if fast is not None:
+            if type(value) is not fast or (fast is str and not value):
+                self.primitive(element, value, (path, key, -1))
+        else:
+            self.complex(element, value, (path, key, -1), depth)
+        return choices
 
     def check_array(
         self,
@@ -273,7 +314,7 @@ class _Checker:
 
     def other_property(
         self,
-        elements: dict[str, _Element],
+        elements: _Table,
         obj: Mapping[str, Any],
         key: str,
         value: object,
@@ -284,7 +325,8 @@ class _Checker:
         """A property that is not an element: resourceType, a ``_name`` companion or unknown."""
         if key == "resourceType" and is_resource:
             return
-        element = elements.get(key[1:]) if key[:1] == "_" else None
+        entry = elements.get(key[1:]) if key[:1] == "_" else None
+        element = entry[2] if entry is not None else None
         if element is None or element.fast is None or element.attribute:
             if key == "fhir_comments":
                 message = "unknown element 'fhir_comments' (R4 JSON has no comments)"
@@ -327,7 +369,7 @@ class _Checker:
 
     def companion(self, value: object, key: str, path: _Path, depth: int) -> None:
         """The ``_name`` object of a primitive: only ``id`` and ``extension``."""
-        if isinstance(value, Mapping) and value:
+        if (type(value) is dict or isinstance(value, Mapping)) and value:
             self.check_object(self.spec.element, value, path, depth + 1, False)
         elif isinstance(value, Mapping):
             self.add("structure", f"empty object for '{key}'", path)
@@ -384,29 +426,27 @@ class _Checker:
 
     def primitive(self, element: _Element, value: object, path: _Path) -> None:
         """A primitive value that is not of its fast type, or an empty string."""
-        kind, type_ = element.kind, element.type
+        kind, type_ = element.kind, element.type_name
         if value is None:
             self.add("structure", f"null for {type_} element", path)
         elif not element.array and isinstance(value, list | tuple):
             self.add("structure", f"{type_} element does not repeat: it must not be an array", path)
-        elif isinstance(value, str):
-            if kind != _STRING:
-                self.add("value", f"{type_} must be {_EXPECTED[kind]}, not a string", path)
-            elif not value:
-                self.add("value", f"empty string for {type_} element", path)
+        elif isinstance(value, str) and kind == _STRING:
+            if not value:
+                self.add("value", f"empty string for {type_} value", path)
         elif isinstance(value, bool):
             if kind != _BOOLEAN:
-                self.add("value", f"{type_} must be {_EXPECTED[kind]}, not a boolean", path)
-        elif isinstance(value, int):
-            if kind not in (_INTEGER, _NUMBER):
-                self.add("value", f"{type_} must be {_EXPECTED[kind]}, not an integer", path)
+                self.add("value", f"{type_} value must be {_EXPECTED[kind]}, not a boolean", path)
+        elif isinstance(value, int) and kind in (_INTEGER, _NUMBER):
+            return
         elif isinstance(value, float | Decimal) and kind in (_INTEGER, _NUMBER):
-            if not isfinite(value):
-                self.add("value", f"{type_} must be a finite number, not {value}", path)
+            if not (value.is_finite() if isinstance(value, Decimal) else isfinite(value)):
+                self.add("value", f"{type_} value must be a finite number, not {value}", path)
             elif kind == _INTEGER:
-                self.add("value", f"{type_} must be {_EXPECTED[kind]}, not {value}", path)
+                self.add("value", f"{type_} value must be {_EXPECTED[kind]}, not {value}", path)
         else:
-            self.add("value", f"{type_} must be {_EXPECTED[kind]}, not {_json_type(value)}", path)
+            message = f"{type_} value must be {_EXPECTED[kind]}, not {_json_type(value)}"
+            self.add("value", message, path)
 
     def complex(self, element: _Element, value: object, path: _Path, depth: int) -> None:
         """A value of a complex type or a resource that the fast path did not take."""
@@ -416,16 +456,18 @@ class _Checker:
             else:
                 self.check_resource(value, path, depth + 1)
         elif isinstance(value, Mapping):
-            self.add("structure", f"empty object for {element.type} element", path)
+            self.add("structure", f"empty object for {element.type_name} element", path)
         elif value is None:
-            self.add("structure", f"null for {element.type} element", path)
+            self.add("structure", f"null for {element.type_name} element", path)
         elif not element.array and isinstance(value, list | tuple):
             self.add(
                 "structure",
-                f"{element.type} element does not repeat: it must not be an array",
+                f"{element.type_name} element does not repeat: it must not be an array",
                 path,
             )
         else:
             self.add(
-                "structure", f"{element.type} must be a JSON object, not {_json_type(value)}", path
+                "structure",
+                f"{element.type_name} must be a JSON object, not {_json_type(value)}",
+                path,
             )
