@@ -27,7 +27,7 @@ from fhir_server.interactions.delete import conditional_delete, delete
 from fhir_server.interactions.history import history
 from fhir_server.interactions.patch import conditional_patch, patch
 from fhir_server.interactions.read import read
-from fhir_server.interactions.search import search
+from fhir_server.interactions.search import compartment_types, search, system_types
 from fhir_server.interactions.update import conditional_update, update
 from fhir_server.interactions.vread import vread
 
@@ -65,11 +65,43 @@ async def system_history_route(request: Request) -> Response:
     return render(outcome, how)
 
 
+async def _form_params(request: Request) -> list[tuple[str, str]]:
+    """Query parameters plus the form-encoded body of a POST _search."""
+    require_body_type(request.headers.get("content-type"), allowed=(FORM,))
+    raw = await read_body(request, settings_of(request).max_body_bytes)
+    try:
+        form = parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError:
+        raise BadRequest("the form body is not UTF-8") from None
+    return query_pairs(request) + form
+
+
+@router.api_route("/", methods=["GET", "HEAD"], summary="search-system")
+@router.api_route("", methods=["GET", "HEAD"], include_in_schema=False)
+async def system_search_route(request: Request) -> Response:
+    how = negotiate(request)
+    params = query_pairs(request)
+    outcome = await search(
+        context(request), types=system_types(params), params=params, strict=how.strict, path=""
+    )
+    return render(outcome, how)
+
+
+@router.post("/_search", summary="search-system (POST)")
+async def system_search_post_route(request: Request) -> Response:
+    how = negotiate(request)
+    params = await _form_params(request)
+    outcome = await search(
+        context(request), types=system_types(params), params=params, strict=how.strict, path=""
+    )
+    return render(outcome, how)
+
+
 @router.api_route("/{type}", methods=["GET", "HEAD"], summary="search-type")
 async def search_route(request: Request, type: str) -> Response:
     how = negotiate(request)
     outcome = await search(
-        context(request), type=type, params=query_pairs(request), strict=how.strict
+        context(request), types=[type], params=query_pairs(request), strict=how.strict, path=type
     )
     return render(outcome, how)
 
@@ -77,14 +109,10 @@ async def search_route(request: Request, type: str) -> Response:
 @router.post("/{type}/_search", summary="search-type (POST)")
 async def search_post_route(request: Request, type: str) -> Response:
     how = negotiate(request)
-    require_body_type(request.headers.get("content-type"), allowed=(FORM,))
-    raw = await read_body(request, settings_of(request).max_body_bytes)
-    try:
-        form = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
-    except UnicodeDecodeError:
-        raise BadRequest("the form body is not UTF-8") from None
-    params = query_pairs(request) + form
-    outcome = await search(context(request), type=type, params=params, strict=how.strict)
+    params = await _form_params(request)
+    outcome = await search(
+        context(request), types=[type], params=params, strict=how.strict, path=type
+    )
     return render(outcome, how)
 
 
@@ -180,6 +208,25 @@ async def delete_route(request: Request, type: str, id: str) -> Response:
 async def instance_history_route(request: Request, type: str, id: str) -> Response:
     how = negotiate(request)
     outcome = await history(context(request), type=type, id=id, params=query_pairs(request))
+    return render(outcome, how)
+
+
+@router.api_route(
+    "/{type}/{id}/{compartment_type}", methods=["GET", "HEAD"], summary="search-compartment"
+)
+async def compartment_search_route(
+    request: Request, type: str, id: str, compartment_type: str
+) -> Response:
+    how = negotiate(request)
+    types = compartment_types() if compartment_type == "*" else [compartment_type]
+    outcome = await search(
+        context(request),
+        types=types,
+        params=query_pairs(request),
+        strict=how.strict,
+        path=f"{type}/{id}/{compartment_type}",
+        compartment=(type, id),
+    )
     return render(outcome, how)
 
 

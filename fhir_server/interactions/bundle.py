@@ -29,7 +29,7 @@ from fhir_server.interactions.delete import conditional_delete, delete
 from fhir_server.interactions.history import history
 from fhir_server.interactions.patch import conditional_patch, patch
 from fhir_server.interactions.read import read
-from fhir_server.interactions.search import search
+from fhir_server.interactions.search import compartment_types, search, system_types
 from fhir_server.interactions.update import conditional_update, update
 from fhir_server.interactions.vread import vread
 from fhir_server.storage import VersionConflict
@@ -120,8 +120,12 @@ async def dispatch(ctx: Context, entry: Entry, *, strict: bool) -> Outcome:
             return await capabilities(ctx, params=params)
         if path == ["_history"]:
             return await history(ctx, type=None, id=None, params=params)
+        if not path:
+            return await search(
+                ctx, types=system_types(params), params=params, strict=strict, path=""
+            )
         if len(path) == 1:
-            return await search(ctx, type=path[0], params=params, strict=strict)
+            return await search(ctx, types=path[0:1], params=params, strict=strict, path=path[0])
         if len(path) == 2 and path[1] == "_history":
             return await history(ctx, type=path[0], id=None, params=params)
         if len(path) == 2:
@@ -130,6 +134,16 @@ async def dispatch(ctx: Context, entry: Entry, *, strict: bool) -> Outcome:
             return await history(ctx, type=path[0], id=path[1], params=params)
         if len(path) == 4 and path[2] == "_history":
             return await vread(ctx, type=path[0], id=path[1], vid=path[3])
+        if len(path) == 3:
+            types = compartment_types() if path[2] == "*" else path[2:3]
+            return await search(
+                ctx,
+                types=types,
+                params=params,
+                strict=strict,
+                path="/".join(path),
+                compartment=(path[0], path[1]),
+            )
     elif method == "POST" and len(path) == 1 and entry.resource is not None:
         return await create(
             ctx, type=path[0], resource=entry.resource, pre=pre, id=entry.assigned_id

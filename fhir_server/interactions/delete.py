@@ -10,8 +10,8 @@ from fhir_server.errors import Issue, PreconditionFailed
 from fhir_server.interactions.common import (
     check_if_match,
     check_type,
-    parse_etag,
     conditional_matches,
+    parse_etag,
     retrying,
     write_version,
 )

@@ -12,9 +12,9 @@ from fhir_server.errors import BadRequest, PreconditionFailed, Unprocessable
 from fhir_server.interactions.common import (
     check_if_match,
     check_type,
+    conditional_matches,
     current_or_error,
     parse_etag,
-    conditional_matches,
     retrying,
     write_version,
 )

@@ -22,7 +22,7 @@ from fhir_server.interactions.subsetting import subset
 from fhir_server.resource_json import parse_json
 from fhir_server.search.parse import Include, ParsedSearch, encode_cursor, parse_search
 from fhir_server.search.plan import AnyOf, Condition, IdIn, ParamIn, ReferenceMatch, SearchPlan
-from fhir_server.search.registry import lookup, params_for
+from fhir_server.search.registry import compartment_params, lookup, params_for
 from fhir_server.search.types.reference import local
 from fhir_server.storage import StoredVersion
 from fhir_server.validation import served_types
@@ -63,15 +63,23 @@ async def search(
     if page is not None:
         backward = plan.cursor is not None and plan.cursor.before
         has_next = page.last is not None and (not backward or True) and (page.more or backward)
-        has_previous = page.first is not None and (page.more if backward else plan.cursor is not None)
+        has_previous = page.first is not None and (
+            page.more if backward else plan.cursor is not None
+        )
         if has_next and page.last is not None:
             links.append(
-                {"relation": "next", "url": page_url(ctx, path, params, _cursor=encode_cursor(page.last))}
+                {
+                    "relation": "next",
+                    "url": page_url(ctx, path, params, _cursor=encode_cursor(page.last)),
+                }
             )
         if has_previous and page.first is not None:
             before = replace(page.first, before=True)
             links.append(
-                {"relation": "previous", "url": page_url(ctx, path, params, _cursor=encode_cursor(before))}
+                {
+                    "relation": "previous",
+                    "url": page_url(ctx, path, params, _cursor=encode_cursor(before)),
+                }
             )
     bundle["link"] = links
     entries = [_entry(ctx, v, "match", parsed) for v in matches]
@@ -93,9 +101,16 @@ async def search(
     return Outcome(status=200, body=bundle)
 
 
+def compartment_types() -> list[str]:
+    """Every served type that can be in a Patient compartment (``Patient/[id]/*``)."""
+    return sorted(t for t in served_types() if compartment_params(t) or t == "Patient")
+
+
 def system_types(params: Sequence[tuple[str, str]]) -> list[str]:
     """The types of a system-level search: ``_type`` or every served type."""
-    named = [t.strip() for name, raw in params if name == "_type" for t in raw.split(",") if t.strip()]
+    named = [
+        t.strip() for name, raw in params if name == "_type" for t in raw.split(",") if t.strip()
+    ]
     return named or sorted(served_types())
 
 
@@ -103,7 +118,9 @@ def _entry(ctx: Context, version: StoredVersion, mode: str, parsed: ParsedSearch
     resource: Any = embedded(version)
     if parsed.summary not in (None, "false") or parsed.elements:
         assert version.body is not None
-        resource = subset(parse_json(version.body), summary=parsed.summary, elements=parsed.elements)
+        resource = subset(
+            parse_json(version.body), summary=parsed.summary, elements=parsed.elements
+        )
     return {
         "fullUrl": ctx.url(version.type, version.id),
         "resource": resource,
@@ -150,7 +167,11 @@ async def _referencing(
 ) -> list[StoredVersion]:
     """Resources of the include's source type that point at ``targets`` (_revinclude)."""
     codes = (
-        [p.code for p in params_for(include.source_type).values() if p.kind == "reference" and p.indexed]
+        [
+            p.code
+            for p in params_for(include.source_type).values()
+            if p.kind == "reference" and p.indexed
+        ]
         if include.param == "*"
         else [include.param]
     )

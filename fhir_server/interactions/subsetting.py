@@ -37,16 +37,18 @@ def _tagged(resource: dict[str, Any], kept: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def subset(resource: dict[str, Any], *, summary: str | None, elements: tuple[str, ...]) -> dict[str, Any]:
+def subset(
+    resource: dict[str, Any], *, summary: str | None, elements: tuple[str, ...]
+) -> dict[str, Any]:
     """The part of ``resource`` a client asked for (the whole when nothing was asked)."""
     type_name = resource.get("resourceType", "")
     if elements:
         mandatory = summary_elements().get(type_name, {}).get("mandatory", [])
-        names = (*elements, *mandatory)
-        kept = {k: v for k, v in resource.items() if k in _ALWAYS or _wanted(k, names)}
+        wanted = (*elements, *mandatory)
+        kept = {k: v for k, v in resource.items() if k in _ALWAYS or _wanted(k, wanted)}
         return _tagged(resource, kept)
     if summary == "true":
-        names = summary_elements().get(type_name, {}).get("summary", [])
+        names: Iterable[str] = summary_elements().get(type_name, {}).get("summary", [])
         kept = {k: v for k, v in resource.items() if k in _ALWAYS or _wanted(k, names)}
         return _tagged(resource, kept)
     if summary == "text":

@@ -12,8 +12,8 @@ from fhir_server.interactions.common import (
     check_body_type,
     check_if_match,
     check_type,
-    parse_etag,
     conditional_matches,
+    parse_etag,
     retrying,
     write_version,
 )

@@ -124,9 +124,7 @@ class _OfType:
 
     def __call__(self, nodes: list[Node]) -> list[Node]:
         wanted = self.type_name
-        return [
-            (node, wanted) for node, type_name in nodes if type_name in (wanted, None)
-        ]
+        return [(node, wanted) for node, type_name in nodes if type_name in (wanted, None)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,10 +156,8 @@ class _WhereEquals:
         ]
 
 
-@dataclass(frozen=True, slots=True)
-class _First:
-    def __call__(self, nodes: list[Node]) -> list[Node]:
-        return nodes[:1]
+def _first(nodes: list[Node]) -> list[Node]:
+    return nodes[:1]
 
 
 Step = Callable[[list[Node]], list[Node]]
@@ -189,7 +185,7 @@ def _compile_path(path: str, root: str) -> list[Step]:
         else:
             steps.append(_Child(match["name"]))
             if match["first"]:
-                steps.append(_First())
+                steps.append(_first)
     return steps
 
 
@@ -246,7 +242,7 @@ def _fallback(expression: str) -> Accessor:
     evaluate = fhirpath_compile(expression)
 
     def run(resource: dict[str, Any]) -> list[Node]:
-        return [(value, None) for value in evaluate(resource)]
+        return [(value, None) for value in evaluate(resource, {})]
 
     return run
 

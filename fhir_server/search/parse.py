@@ -230,7 +230,7 @@ class Parser:
                     includes.extend(_includes(types, name, raw))
                 elif name == "_summary":
                     if raw not in ("true", "text", "data", "count", "false"):
-                        raise InvalidSearch(f"_summary must be true, text, data, count or false")
+                        raise InvalidSearch("_summary must be true, text, data, count or false")
                     summary = raw  # type: ignore[assignment]
                 elif name == "_elements":
                     elements = tuple(e.strip() for e in raw.split(",") if e.strip())
@@ -309,7 +309,9 @@ def _includes(types: Sequence[str], name: str, raw: str) -> list[Include]:
             continue
         parts = value.split(":")
         if len(parts) not in (2, 3):
-            raise InvalidSearch(f"{value!r} is not [type]:[parameter] or [type]:[parameter]:[target]")
+            raise InvalidSearch(
+                f"{value!r} is not [type]:[parameter] or [type]:[parameter]:[target]"
+            )
         source, code = parts[0], parts[1]
         target = parts[2] if len(parts) == 3 else None
         if code != "*":
@@ -333,7 +335,9 @@ def _compartment(types: Sequence[str], compartment_type: str, id: str) -> Condit
         for code in compartment_params(type):
             param = lookup(type, code)
             if param is not None and param.indexed:
-                alternatives.append(ParamIn(param.key, "reference", (ReferenceMatch("Patient", id),)))
+                alternatives.append(
+                    ParamIn(param.key, "reference", (ReferenceMatch("Patient", id),))
+                )
         if type == "Patient":
             alternatives.append(IdIn((id,)))
     if not alternatives:
@@ -364,5 +368,11 @@ def conditional(type: str, query: Sequence[tuple[str, str]], *, base_url: str) -
     return replace(parsed.plan, count=2, sort=(), cursor=None)
 
 
-__all__ = ["Include", "ParsedSearch", "conditional", "decode_cursor", "encode_cursor", "parse_search"]
-
+__all__ = [
+    "Include",
+    "ParsedSearch",
+    "conditional",
+    "decode_cursor",
+    "encode_cursor",
+    "parse_search",
+]

@@ -7,8 +7,10 @@ parameters every type shares.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 from fhir_server.search.fhirpath import Accessor, compile_expression
 from fhir_server.spec import compartment_patient, search_parameters
@@ -36,7 +38,7 @@ class SearchParam:
         return self.accessor is not None
 
 
-def _build(base: str, code: str, definition: dict[str, object], root: str) -> SearchParam:
+def _build(base: str, code: str, definition: Mapping[str, Any], root: str) -> SearchParam:
     kind = str(definition["type"])
     expression = str(definition.get("expression") or "")
     accessor = None
@@ -51,8 +53,8 @@ def _build(base: str, code: str, definition: dict[str, object], root: str) -> Se
         kind=kind,
         url=str(definition["url"]),
         expression=expression,
-        targets=tuple(targets),  # type: ignore[arg-type]
-        components=tuple((c["code"], c["expression"]) for c in components),  # type: ignore[index,union-attr]
+        targets=tuple(targets),
+        components=tuple((c["code"], c["expression"]) for c in components),
         accessor=accessor,
     )
 

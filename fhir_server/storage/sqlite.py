@@ -200,7 +200,7 @@ def _insert_index(
 ) -> None:
     grouped: dict[type, list[tuple[Any, ...]]] = {}
     for row in rows:
-        values = tuple(getattr(row, f) for f in row.__slots__)  # type: ignore[union-attr]
+        values = tuple(getattr(row, f) for f in row.__slots__)
         grouped.setdefault(type(row), []).append((rid, pids[values[0]], *values[1:]))
     for row_type, values_list in grouped.items():
         conn.executemany(_INSERT[row_type], values_list)
@@ -361,7 +361,9 @@ class SqliteStore:
     def _pid_of(self, key: str) -> int | None:
         pid = self._params.ids.get(key)
         if pid is None:
-            row = self._read_conn().execute("SELECT pid FROM params WHERE key = ?", (key,)).fetchone()
+            row = (
+                self._read_conn().execute("SELECT pid FROM params WHERE key = ?", (key,)).fetchone()
+            )
             if row is not None:
                 pid = self._params.ids.setdefault(key, row[0])
         return pid

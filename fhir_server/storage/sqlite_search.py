@@ -184,10 +184,10 @@ class Compiler:
         if isinstance(c, LastUpdated):
             alternatives = []
             args: list[Any] = []
-            for p in c.any_of:
-                s_low, s_high = date_type.approximately(p) if p.prefix == "ap" else (p.low, p.high)
+            for d in c.any_of:
+                s_low, s_high = date_type.approximately(d) if d.prefix == "ap" else (d.low, d.high)
                 sql, more = date_sql(
-                    p.prefix, f"{a}.last_updated", f"{a}.last_updated", _ms(s_low), _ms(s_high)
+                    d.prefix, f"{a}.last_updated", f"{a}.last_updated", _ms(s_low), _ms(s_high)
                 )
                 alternatives.append(sql)
                 args.extend(more)
@@ -211,7 +211,9 @@ class Compiler:
             pid = self.pid_of(c.param)
             if pid is None:
                 return ("1" if c.missing else "0"), []
-            exists = f"EXISTS (SELECT 1 FROM {TABLES[c.kind]} x WHERE x.rid = {a}.rid AND x.pid = ?)"
+            exists = (
+                f"EXISTS (SELECT 1 FROM {TABLES[c.kind]} x WHERE x.rid = {a}.rid AND x.pid = ?)"
+            )
             return (f"NOT {exists}" if c.missing else exists), [pid]
         if isinstance(c, Chain):
             pid = self.pid_of(c.param)
@@ -254,7 +256,9 @@ class Compiler:
             return "r.last_updated", []
         pid = self.pid_of(key.param)
         numeric = key.kind in _NUMERIC
-        missing: Any = (-1e308 if numeric else "") if key.descending else (1e308 if numeric else _TOP_TEXT)
+        missing: Any = (
+            (-1e308 if numeric else "") if key.descending else (1e308 if numeric else _TOP_TEXT)
+        )
         if pid is None:
             return "?", [missing]
         ascending_column, descending_column = _SORT_COLUMN[key.kind]

@@ -52,8 +52,16 @@ def value_range(value: str) -> tuple[str, str]:
         start = datetime(year, month, 1, tzinfo=tz)
         end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=tz)
     else:
-        start = datetime(year, int(g["m"]), int(g["d"]), int(g["H"] or 0), int(g["M"] or 0),
-                         int(g["S"] or 0), int((g["f"] or "0")[:6].ljust(6, "0")), tzinfo=tz)
+        start = datetime(
+            year,
+            int(g["m"]),
+            int(g["d"]),
+            int(g["H"] or 0),
+            int(g["M"] or 0),
+            int(g["S"] or 0),
+            int((g["f"] or "0")[:6].ljust(6, "0")),
+            tzinfo=tz,
+        )
         if g["H"] is None:
             step = timedelta(days=1)
         elif g["M"] is None:
@@ -106,7 +114,9 @@ def parse_value(raw: str) -> DateMatch:
     try:
         low, high = value_range(raw)
     except ValueError:
-        raise InvalidSearch(f"{raw!r} is not a date (YYYY, YYYY-MM, YYYY-MM-DD or a dateTime)") from None
+        raise InvalidSearch(
+            f"{raw!r} is not a date (YYYY, YYYY-MM, YYYY-MM-DD or a dateTime)"
+        ) from None
     return DateMatch(prefix, low, high)
 
 
@@ -122,8 +132,16 @@ def approximately(predicate: DateMatch, now: datetime | None = None) -> tuple[st
     low = datetime.strptime(predicate.low, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     high = datetime.strptime(predicate.high, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     slack = max(abs(now - low) / 10, timedelta(days=1))
-    start = low - slack if low - datetime(1, 1, 1, tzinfo=UTC) > slack else datetime(1, 1, 1, tzinfo=UTC)
-    end = high + slack if datetime(9999, 12, 31, tzinfo=UTC) - high > slack else datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    start = (
+        low - slack
+        if low - datetime(1, 1, 1, tzinfo=UTC) > slack
+        else datetime(1, 1, 1, tzinfo=UTC)
+    )
+    end = (
+        high + slack
+        if datetime(9999, 12, 31, tzinfo=UTC) - high > slack
+        else datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    )
     return _text(start), _text(end)
 
 

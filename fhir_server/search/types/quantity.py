@@ -40,7 +40,7 @@ def _row(key: str, value: Any) -> NumberRow | None:
 
 
 def extract(key: str, nodes: list[Node], base_url: str) -> list[NumberRow]:
-    rows = []
+    rows: list[NumberRow] = []
     for value, _ in nodes:
         if isinstance(value, dict) and ("low" in value or "high" in value):  # Range
             rows.extend(r for r in (_row(key, value.get("low")), _row(key, value.get("high"))) if r)
@@ -54,7 +54,9 @@ def extract(key: str, nodes: list[Node], base_url: str) -> list[NumberRow]:
 def quantity(raw: str) -> NumberMatch:
     parts = [unescape(p) for p in split_unescaped(raw, "|")]
     if len(parts) not in (1, 3):
-        raise InvalidSearch(f"{raw!r} is not [number], [number]|[system]|[code] or [number]||[unit]")
+        raise InvalidSearch(
+            f"{raw!r} is not [number], [number]|[system]|[code] or [number]||[unit]"
+        )
     match = number(parts[0])
     if len(parts) == 3:
         match = replace(match, system=parts[1] or None, code=parts[2] or None)

@@ -46,7 +46,9 @@ def extract(key: str, nodes: list[Node], base_url: str) -> list[IndexRow]:
             rows.append(TokenRow(key, None, value))
         elif not isinstance(value, dict):
             continue
-        elif type_name == "Identifier" or (type_name is None and "value" in value and "code" not in value and "coding" not in value):
+        elif type_name == "Identifier" or (
+            type_name is None and "value" in value and "code" not in value and "coding" not in value
+        ):
             system, code = value.get("system"), value.get("value")
             if isinstance(code, str):
                 rows.append(TokenRow(key, system if isinstance(system, str) else None, code))
