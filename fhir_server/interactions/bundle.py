@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import uuid
 from dataclasses import dataclass, replace
 from typing import Any
@@ -19,7 +20,7 @@ from urllib.parse import unquote
 
 import orjson
 
-from fhir_server.errors import BadRequest, Conflict, FhirError, MethodNotAllowed, NotFound
+from fhir_server.errors import BadRequest, FhirError, MethodNotAllowed, NotFound
 from fhir_server.interactions.bundles import embedded, new_bundle, status_line
 from fhir_server.interactions.capabilities import capabilities
 from fhir_server.interactions.common import check_type, conditional_matches, etag, query_of
@@ -32,7 +33,6 @@ from fhir_server.interactions.read import read
 from fhir_server.interactions.search import compartment_types, search, system_types
 from fhir_server.interactions.update import conditional_update, update
 from fhir_server.interactions.vread import vread
-from fhir_server.storage import VersionConflict
 from smart_auth.context import Interaction
 
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
@@ -238,14 +238,34 @@ async def batch(
     return Outcome(status=200, body=response)
 
 
-def _rewrite(value: Any, mapping: dict[str, str]) -> Any:
-    """Replace every reference (and uri) equal to a key of ``mapping``."""
+_NARRATIVE_LINK = re.compile(r'(?P<attr>(?:href|src)\s*=\s*")(?P<url>[^"]*)"')
+
+
+def _links_rewritten(div: str, mapping: dict[str, str]) -> str:
+    def swap(match: re.Match[str]) -> str:
+        url = match["url"]
+        return f'{match["attr"]}{mapping.get(url, url)}"'
+
+    return _NARRATIVE_LINK.sub(swap, div)
+
+
+def _is_reference_like(key: str) -> bool:
+    """Elements that hold references or URIs (http.html#trules), not plain strings."""
+    lowered = key.lower()
+    return key == "reference" or lowered.endswith(("uri", "url", "canonical", "oid", "uuid"))
+
+
+def _rewrite(value: Any, mapping: dict[str, str], key: str = "") -> Any:
+    """Replace references, URIs and narrative links equal to a key of ``mapping``."""
     if isinstance(value, dict):
-        return {k: _rewrite(v, mapping) for k, v in value.items()}
+        return {k: _rewrite(v, mapping, k) for k, v in value.items()}
     if isinstance(value, list):
-        return [_rewrite(v, mapping) for v in value]
-    if isinstance(value, str) and value in mapping:
-        return mapping[value]
+        return [_rewrite(v, mapping, key) for v in value]
+    if isinstance(value, str):
+        if key == "div":
+            return _links_rewritten(value, mapping)
+        if value in mapping and _is_reference_like(key):
+            return mapping[value]
     return value
 
 
@@ -280,13 +300,19 @@ async def _resolve_conditional_references(ctx: Context, value: Any, cache: dict[
     return out
 
 
-async def transaction(
-    ctx: Context, *, bundle: dict[str, Any], prefer: str | None, strict: bool
-) -> Outcome:
-    ctx.access.require(Interaction.TRANSACTION, None)
-    tx = ctx.in_transaction()
-    entries = [_entry(ctx, i, raw) for i, raw in enumerate(_bundle_entries(bundle))]
+def _failed_at(entry: Entry, error: FhirError) -> FhirError:
+    """``error`` with every issue saying which entry failed."""
+    where = f"Bundle.entry[{entry.index}] ({entry.method} {entry.url})"
+    if not error.diagnostics.startswith("Bundle.entry["):
+        error.diagnostics = f"{where}: {error.diagnostics}"
+        error.issues = tuple(
+            replace(i, diagnostics=f"{where}: {i.diagnostics}") for i in error.issues
+        )
+    return error
 
+
+async def _assign_identities(tx: Context, entries: list[Entry]) -> dict[str, str]:
+    """``urn:uuid:``/``urn:oid:`` fullUrl -> ``Type/id`` of what each entry will store."""
     mapping: dict[str, str] = {}
     for entry in entries:
         if entry.full_url is None or not entry.full_url.startswith(("urn:uuid:", "urn:oid:")):
@@ -296,55 +322,65 @@ async def transaction(
                 f"fullUrl {entry.full_url} appears twice",
                 expression=(f"Bundle.entry[{entry.index}].fullUrl",),
             )
-        if entry.method == "POST" and entry.path and entry.resource is not None:
-            type = entry.path[0]
-            if entry.pre.if_none_exist is not None:
-                check_type(type)
-                matches = await conditional_matches(ctx, type, entry.pre.if_none_exist)
-                if len(matches) == 1:
-                    mapping[entry.full_url] = f"{type}/{matches[0].id}"
-                    continue
-            entry.assigned_id = str(uuid.uuid4())
-            mapping[entry.full_url] = f"{type}/{entry.assigned_id}"
-        elif entry.method == "PUT" and len(entry.path) == 2:
-            mapping[entry.full_url] = "/".join(entry.path)
+        path, resource = entry.path, entry.resource
+        if entry.method not in ("POST", "PUT") or len(path) not in (1, 2) or resource is None:
+            continue
+        type = path[0]
+        if len(path) == 2:
+            mapping[entry.full_url] = f"{type}/{path[1]}"
+            continue
+        criteria = entry.pre.if_none_exist if entry.method == "POST" else entry.query
+        if criteria is not None:
+            check_type(type)
+            matches = await conditional_matches(tx, type, criteria)
+            if len(matches) == 1:
+                mapping[entry.full_url] = f"{type}/{matches[0].id}"
+                continue
+        entry.assigned_id = str(uuid.uuid4())
+        if entry.method == "PUT":
+            entry.resource = {**resource, "id": entry.assigned_id}
+        mapping[entry.full_url] = f"{type}/{entry.assigned_id}"
+    return mapping
 
-    cache: dict[str, str] = {}
-    for entry in entries:
-        if entry.resource is not None:
-            resolved = await _resolve_conditional_references(ctx, entry.resource, cache)
-            entry.resource = _rewrite(resolved, mapping) if mapping else resolved
-        if mapping and entry.query:
-            entry.url = _rewrite(entry.url, mapping)
 
+async def transaction(
+    ctx: Context, *, bundle: dict[str, Any], prefer: str | None, strict: bool
+) -> Outcome:
+    ctx.access.require(Interaction.TRANSACTION, None)
+    entries = [_entry(ctx, i, raw) for i, raw in enumerate(_bundle_entries(bundle))]
     outcomes: dict[int, Outcome] = {}
-    for entry in sorted(entries, key=lambda e: _ORDER[e.method]):
-        try:
-            outcomes[entry.index] = await dispatch(tx, entry, strict=strict)
-        except FhirError as error:
-            where = f"Bundle.entry[{entry.index}] ({entry.method} {entry.url})"
-            error.diagnostics = f"{where}: {error.diagnostics}"
-            error.issues = tuple(
-                replace(i, diagnostics=f"{where}: {i.diagnostics}") for i in error.issues
-            )
-            raise
-    writes = tx.collected()
-    if writes:
-        try:
-            stored = await ctx.store.write(writes)
-        except VersionConflict as exc:
-            raise Conflict(
-                f"{exc.type}/{exc.id} changed while the transaction ran; nothing was stored"
-            ) from None
-        by_key = {(s.type, s.id): s for s in stored}
-        for index, outcome in outcomes.items():
-            v = outcome.version
-            if (
-                v is not None
-                and (v.type, v.id) in by_key
-                and by_key[(v.type, v.id)].version == v.version
-            ):
-                outcomes[index] = replace(outcome, version=by_key[(v.type, v.id)])
+    async with ctx.store.transaction() as session:
+        tx = ctx.within(session)
+        mapping = await _assign_identities(tx, entries)
+        cache: dict[str, str] = {}
+        for entry in entries:
+            try:
+                if entry.resource is not None:
+                    resolved = await _resolve_conditional_references(tx, entry.resource, cache)
+                    entry.resource = _rewrite(resolved, mapping) if mapping else resolved
+            except FhirError as error:
+                raise _failed_at(entry, error) from None
+            if mapping and entry.query:
+                entry.url = _rewrite(entry.url, mapping, "url")
+        written: dict[tuple[str, str], int] = {}
+        for entry in sorted(entries, key=lambda e: _ORDER[e.method]):
+            try:
+                outcome = await dispatch(tx, entry, strict=strict)
+            except FhirError as error:
+                raise _failed_at(entry, error) from None
+            version = outcome.version
+            if entry.method not in ("GET", "HEAD") and version is not None:
+                key = (version.type, version.id)
+                if key in written:
+                    raise _failed_at(
+                        entry,
+                        BadRequest(
+                            f"{key[0]}/{key[1]} is also changed by Bundle.entry[{written[key]}];"
+                            " a transaction may change each resource once"
+                        ),
+                    )
+                written[key] = entry.index
+            outcomes[entry.index] = outcome
     response = new_bundle("transaction-response")
     if entries:
         response["entry"] = [

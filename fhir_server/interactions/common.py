@@ -5,6 +5,8 @@ Spec: https://hl7.org/fhir/R4/http.html#concurrency and https://hl7.org/fhir/R4/
 
 from __future__ import annotations
 
+import asyncio
+import random
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,7 +23,7 @@ from fhir_server.storage.records import Method
 from fhir_server.validation import served_types, validate_resource
 
 _ETAG = re.compile(r'^\s*(W/)?"([^"]*)"\s*$')
-_RETRIES = 8
+_RETRIES = 32
 
 
 def check_type(type: str) -> None:
@@ -119,26 +121,23 @@ async def write_version(
     return stored
 
 
-async def retrying(
-    ctx: Context, attempt: Callable[[], Awaitable[Outcome]], *, retry: bool = True
-) -> Outcome:
+async def retrying(attempt: Callable[[], Awaitable[Outcome]], *, retry: bool = True) -> Outcome:
     """Run ``attempt`` again when a concurrent writer got there first (no If-Match given).
 
-    With If-Match, a lost race is the client's 412; inside a transaction, the transaction
-    fails as a whole when it commits.
+    With If-Match, a lost race is the client's 412. Between tries it waits a little, longer
+    each time, so that many writers of one resource all get through.
     """
-    tries = _RETRIES if retry and ctx.pending is None else 1
+    tries = _RETRIES if retry else 1
     for remaining in range(tries - 1, -1, -1):
         try:
             return await attempt()
         except VersionConflict as exc:
-            if remaining == 0:
-                if not retry:
-                    raise PreconditionFailed(
-                        f"{exc.type}/{exc.id} changed since version {exc.expected}",
-                        code="conflict",
-                    ) from None
-                raise Conflict(
-                    f"{exc.type}/{exc.id} is being changed by others; try again"
+            if remaining:
+                await asyncio.sleep(random.uniform(0, 0.001) * (tries - remaining))
+                continue
+            if not retry:
+                raise PreconditionFailed(
+                    f"{exc.type}/{exc.id} changed since version {exc.expected}", code="conflict"
                 ) from None
+            raise Conflict(f"{exc.type}/{exc.id} is being changed by others; try again") from None
     raise AssertionError("unreachable")  # pragma: no cover

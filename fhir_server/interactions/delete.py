@@ -50,7 +50,7 @@ async def delete(ctx: Context, *, type: str, id: str, pre: Preconditions) -> Out
             issues=_info(f"deleted {type}/{id} (version {stored.version} is the deletion)"),
         )
 
-    return await retrying(ctx, attempt, retry=expected is None)
+    return await retrying(attempt, retry=expected is None)
 
 
 async def conditional_delete(ctx: Context, *, type: str, query: str, pre: Preconditions) -> Outcome:

@@ -50,7 +50,7 @@ async def update(
             )
         return Outcome(status=200, version=stored)
 
-    return await retrying(ctx, attempt, retry=expected is None)
+    return await retrying(attempt, retry=expected is None)
 
 
 async def conditional_update(

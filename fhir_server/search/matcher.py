@@ -43,9 +43,7 @@ class Matcher:
 
     def search(self, plan: SearchPlan) -> set[Key]:
         return {
-            key
-            for key in self.resources
-            if key[0] in plan.types and self.all(key, plan.conditions)
+            key for key in self.resources if key[0] in plan.types and self.all(key, plan.conditions)
         }
 
     def all(self, key: Key, conditions: Iterable[Condition]) -> bool:
@@ -58,8 +56,8 @@ class Matcher:
         if isinstance(c, LastUpdated):
             stamp = str(self.resources[key]["meta"]["lastUpdated"])
             instant = stamp[:23] + "000Z"
-            row = DateRow("_lastUpdated", instant, instant)
-            return any(date_type.matches(row, p) for p in c.any_of)
+            stamp_row = DateRow("_lastUpdated", instant, instant)
+            return any(date_type.matches(stamp_row, p) for p in c.any_of)
         if isinstance(c, ParamIn):
             module = module_for(c.kind)
             hit = any(module.matches(row, p) for row in rows.get(c.param, ()) for p in c.any_of)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fhir_server.storage.protocol import Store
+from fhir_server.storage.protocol import Session, Store
 from fhir_server.storage.records import (
     HistoryQuery,
     IndexRow,
@@ -16,6 +16,7 @@ __all__ = [
     "HistoryQuery",
     "IndexRow",
     "SearchPage",
+    "Session",
     "Store",
     "StoredVersion",
     "VersionConflict",

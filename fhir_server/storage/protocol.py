@@ -7,6 +7,7 @@ Each method names the part of the FHIR spec it serves. The contract suite in
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from fhir_server.search.plan import SearchPlan
@@ -19,12 +20,8 @@ from fhir_server.storage.records import (
 )
 
 
-class Store(Protocol):
-    async def open(self) -> None:
-        """Connect, create or migrate the schema. Called once before any other method."""
-
-    async def close(self) -> None:
-        """Finish pending writes and release connections."""
+class Session(Protocol):
+    """What interactions use: the reads and writes of one store, or of one transaction."""
 
     async def read(self, type: str, id: str) -> StoredVersion | None:
         """Current version, deleted ones included (https://hl7.org/fhir/R4/http.html#read)."""
@@ -47,6 +44,19 @@ class Store(Protocol):
 
     async def count(self, plan: SearchPlan) -> int:
         """How many resources match the plan, ignoring count and cursor (``_total``)."""
+
+    def transaction(self) -> AbstractAsyncContextManager[Session]:
+        """A unit of work whose reads and searches see its own writes and whose writes are
+        stored together when the block ends, or not at all when it raises
+        (https://hl7.org/fhir/R4/http.html#trules). Inside one, it is that same unit."""
+
+
+class Store(Session, Protocol):
+    async def open(self) -> None:
+        """Connect, create or migrate the schema. Called once before any other method."""
+
+    async def close(self) -> None:
+        """Finish pending writes and release connections."""
 
     async def scan(self, *, after: int | None, limit: int) -> Sequence[StoredVersion]:
         """Current, non-deleted resources in storage order after ``after`` (their ``seq``);

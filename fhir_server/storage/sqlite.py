@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
@@ -123,11 +125,15 @@ class _Params:
 
 
 class _Job(Generic[T]):
-    __slots__ = ("future", "keys", "work")
+    """Work for the writer thread. ``keys`` are registered before any job of the batch runs;
+    a job that registers more itself (a session) records them in ``fresh``."""
+
+    __slots__ = ("fresh", "future", "keys", "work")
 
     def __init__(self, work: Callable[[sqlite3.Connection, dict[str, int]], T], keys: set[str]):
         self.work = work
         self.keys = keys
+        self.fresh: dict[str, int] = {}
         self.future: concurrent.futures.Future[T] = concurrent.futures.Future()
 
 
@@ -192,6 +198,7 @@ class _Writer(threading.Thread):
             if error is not None:
                 job.future.set_exception(error)
             else:
+                self._params.ids.update(job.fresh)
                 job.future.set_result(result)
 
 
@@ -270,6 +277,148 @@ def _version(type: str, id: str, row: Sequence[Any]) -> StoredVersion:
         method=cast(Method, method),
         body=body,
         seq=seq,
+    )
+
+
+class _Rollback(Exception):
+    """Ends a session without keeping its writes."""
+
+
+class _Session:
+    """One transaction's unit of work, run as a single job on the writer thread.
+
+    The async side sends operations (reads, searches, writes) one at a time; the writer runs
+    them on its own connection inside the job's savepoint, so every read sees the session's
+    own writes, and the job commits (or rolls back) as a whole. Other writers wait meanwhile.
+    """
+
+    _END = object()
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+        self.ops: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.job: _Job[None] = _Job(self._run, set())
+
+    def _run(self, conn: sqlite3.Connection, pids: dict[str, int]) -> None:
+        local = dict(pids)
+        while True:
+            op = self.ops.get()
+            if op is self._END:
+                return
+            if op is None:
+                raise _Rollback
+            work, future = op
+            try:
+                future.set_result(work(conn, local))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+    def register(self, conn: sqlite3.Connection, local: dict[str, int], keys: set[str]) -> None:
+        fresh = self.store._params.register(conn, keys - local.keys())
+        local.update(fresh)
+        self.job.fresh.update(fresh)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_Session]:
+        """Already one unit of work: a nested transaction is the same one."""
+        yield self
+
+    async def call(self, work: Callable[[sqlite3.Connection, dict[str, int]], T]) -> T:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self.ops.put((work, future))
+        return await asyncio.wrap_future(future)
+
+    # The Store methods a transaction uses, on the writer's connection.
+
+    async def read(self, type: str, id: str) -> StoredVersion | None:
+        row = await self.call(lambda conn, _: conn.execute(_READ_CURRENT, (type, id)).fetchone())
+        return None if row is None else _version(type, id, row)
+
+    async def vread(self, type: str, id: str, version: int) -> StoredVersion | None:
+        row = await self.call(
+            lambda conn, _: conn.execute(_READ_VERSION, (type, id, version)).fetchone()
+        )
+        return None if row is None else _version(type, id, row)
+
+    async def write(self, writes: Sequence[Write]) -> Sequence[StoredVersion]:
+        keys = {row.param for w in writes for row in w.index}
+
+        def work(conn: sqlite3.Connection, local: dict[str, int]) -> list[StoredVersion]:
+            self.register(conn, local, keys)
+            return _apply(conn, writes, local)
+
+        return await self.call(work)
+
+    async def search(self, plan: SearchPlan) -> SearchPage:
+        def work(conn: sqlite3.Connection, local: dict[str, int]) -> SearchPage:
+            compiler = Compiler(local.get)
+            sql, args = compiler.search(plan)
+            return _page(plan, conn.execute(sql, args).fetchall())
+
+        return await self.call(work)
+
+    async def count(self, plan: SearchPlan) -> int:
+        def work(conn: sqlite3.Connection, local: dict[str, int]) -> int:
+            sql, args = Compiler(local.get).search(plan, count_only=True)
+            return int(conn.execute(sql, args).fetchone()[0])
+
+        return await self.call(work)
+
+    async def history(self, query: HistoryQuery) -> Sequence[StoredVersion]:
+        sql, args = _history_sql(query)
+        rows = await self.call(lambda conn, _: conn.execute(sql, args).fetchall())
+        return [_version(row[0], row[1], row[2:]) for row in rows]
+
+
+def _history_sql(query: HistoryQuery) -> tuple[str, list[Any]]:
+    where: list[str] = []
+    args: list[Any] = []
+    if query.type is not None:
+        where.append("r.type = ?")
+        args.append(query.type)
+    if query.id is not None:
+        where.append("r.id = ?")
+        args.append(query.id)
+    if query.since is not None:
+        where.append("v.last_updated >= ?")
+        args.append(query.since)
+    if query.before_seq is not None:
+        where.append("v.seq < ?")
+        args.append(query.before_seq)
+    sql = (
+        "SELECT r.type, r.id, v.version, v.last_updated, v.method, v.body, v.seq"
+        " FROM versions v JOIN resources r ON r.rid = v.rid"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY v.seq DESC LIMIT ?"
+    )
+    return sql, [*args, query.count]
+
+
+def _page(plan: SearchPlan, rows: list[Any]) -> SearchPage:
+    width = len(plan.sort)
+    versions = [
+        StoredVersion(
+            type=row[1],
+            id=row[2],
+            version=row[3],
+            last_updated=row[4],
+            method=row[5 + width],
+            body=row[6 + width],
+            seq=row[0],
+        )
+        for row in rows
+    ]
+    more = bool(plan.count) and len(rows) == plan.count
+    if plan.cursor is not None and plan.cursor.before:
+        rows.reverse()
+        versions.reverse()
+    if not rows:
+        return SearchPage(versions=versions, more=more)
+    return SearchPage(
+        versions=versions,
+        first=Cursor(values=tuple(rows[0][5 : 5 + width]), rid=rows[0][0]),
+        last=Cursor(values=tuple(rows[-1][5 : 5 + width]), rid=rows[-1][0]),
+        more=more,
     )
 
 
@@ -369,57 +518,13 @@ class SqliteStore:
         return pid
 
     async def history(self, query: HistoryQuery) -> Sequence[StoredVersion]:
-        where: list[str] = []
-        args: list[Any] = []
-        if query.type is not None:
-            where.append("r.type = ?")
-            args.append(query.type)
-        if query.id is not None:
-            where.append("r.id = ?")
-            args.append(query.id)
-        if query.since is not None:
-            where.append("v.last_updated >= ?")
-            args.append(query.since)
-        if query.before_seq is not None:
-            where.append("v.seq < ?")
-            args.append(query.before_seq)
-        sql = (
-            "SELECT r.type, r.id, v.version, v.last_updated, v.method, v.body, v.seq"
-            " FROM versions v JOIN resources r ON r.rid = v.rid"
-            + (" WHERE " + " AND ".join(where) if where else "")
-            + " ORDER BY v.seq DESC LIMIT ?"
-        )
-        rows = await self._query(sql, [*args, query.count])
+        sql, args = _history_sql(query)
+        rows = await self._query(sql, args)
         return [_version(row[0], row[1], row[2:]) for row in rows]
 
     async def search(self, plan: SearchPlan) -> SearchPage:
         sql, args = Compiler(self._pid_of).search(plan)
-        rows = await self._query(sql, args)
-        width = len(plan.sort)
-        versions = [
-            StoredVersion(
-                type=row[1],
-                id=row[2],
-                version=row[3],
-                last_updated=row[4],
-                method=row[5 + width],
-                body=row[6 + width],
-                seq=row[0],
-            )
-            for row in rows
-        ]
-        more = bool(plan.count) and len(rows) == plan.count
-        if plan.cursor is not None and plan.cursor.before:
-            rows.reverse()
-            versions.reverse()
-        if not rows:
-            return SearchPage(versions=versions, more=more)
-        return SearchPage(
-            versions=versions,
-            first=Cursor(values=tuple(rows[0][5 : 5 + width]), rid=rows[0][0]),
-            last=Cursor(values=tuple(rows[-1][5 : 5 + width]), rid=rows[-1][0]),
-            more=more,
-        )
+        return _page(plan, await self._query(sql, args))
 
     async def count(self, plan: SearchPlan) -> int:
         sql, args = Compiler(self._pid_of).search(plan, count_only=True)
@@ -472,6 +577,22 @@ class SqliteStore:
                     _insert_index(conn, found[0], rows, pids)
 
         await self._submit(_Job(work, keys))
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_Session]:
+        """A unit of work whose reads see its own writes and whose writes commit together
+        when the block ends, or not at all if it raises."""
+        session = _Session(self)
+        task = asyncio.ensure_future(self._submit(session.job))
+        try:
+            yield session
+        except BaseException:
+            session.ops.put(None)
+            with contextlib.suppress(_Rollback, StorageError):
+                await task
+            raise
+        session.ops.put(_Session._END)
+        await task
 
     async def set_meta(self, key: str, value: str) -> None:
         def work(conn: sqlite3.Connection, pids: dict[str, int]) -> None:

@@ -27,7 +27,7 @@ def stored(db: Path, type: str) -> int:
         store = SqliteStore(str(db))
         await store.open()
         try:
-            return await store.count(SearchPlan(type=type))
+            return await store.count(SearchPlan(types=(type,)))
         finally:
             await store.close()
 

@@ -102,7 +102,7 @@ def test_conditional_create_ignores_a_deleted_match(client: httpx.Client) -> Non
 
 
 def test_conditional_create_with_an_unsupported_parameter_is_400(client: httpx.Client) -> None:
-    response = create_if_none_exist(client, patient("1"), "name=smith")
+    response = create_if_none_exist(client, patient("1"), "no-such-parameter=smith")
     assert response.status_code == 400
     assert total(client) == 0
 

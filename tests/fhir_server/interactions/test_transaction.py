@@ -272,10 +272,6 @@ def test_transaction_leaves_references_to_resources_outside_the_bundle_untouched
     assert stored["subject"]["reference"] == "Patient/elsewhere"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: urn:uuid links in the narrative (<a href>) are not replaced (http.html#trules)",
-)
 def test_transaction_replaces_urn_uuid_links_in_the_narrative(client: httpx.Client) -> None:
     div = f'<div xmlns="http://www.w3.org/1999/xhtml"><a href="{URN_A}">the patient</a></div>'
     org = {
@@ -349,11 +345,6 @@ def test_transaction_conditional_create_without_a_match_creates(client: httpx.Cl
     assert client.get("Patient", params={"identifier": f"{SYSTEM}|1"}).json()["total"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: references to the urn:uuid fullUrl of a conditional-update entry are not "
-    "replaced; they stay dangling (http.html#trules)",
-)
 def test_transaction_replaces_urn_uuid_references_to_a_conditional_update_entry(
     client: httpx.Client,
 ) -> None:
@@ -364,11 +355,6 @@ def test_transaction_replaces_urn_uuid_references_to_a_conditional_update_entry(
     assert client.get(observation_ref).json()["subject"]["reference"] == patient_ref
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: string elements (Identifier.value) equal to a fullUrl are rewritten too; "
-    "http.html#trules replaces only ids, references, uri/url/oid/uuid and narrative links",
-)
 def test_transaction_leaves_string_elements_equal_to_a_full_url_unchanged(
     client: httpx.Client,
 ) -> None:
@@ -381,11 +367,6 @@ def test_transaction_leaves_string_elements_equal_to_a_full_url_unchanged(
     assert stored["identifier"][0]["value"] == URN_A
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (documented behaviour, not spec): a failing conditional reference is reported "
-    "without naming its Bundle.entry[i]",
-)
 def test_transaction_failing_conditional_reference_names_its_entry(client: httpx.Client) -> None:
     response = transaction(
         client,
@@ -410,11 +391,6 @@ def test_transaction_processes_reads_after_writes(client: httpx.Client) -> None:
     assert read["meta"]["versionId"] == "2"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a search entry does not see resources the same transaction created "
-    "(http.html#trules: GETs are processed after the writes)",
-)
 def test_transaction_search_entries_see_resources_created_by_the_transaction(
     client: httpx.Client,
 ) -> None:

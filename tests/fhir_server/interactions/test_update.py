@@ -7,7 +7,6 @@ import threading
 from typing import Any
 
 import httpx
-import pytest
 
 FHIR_JSON = "application/fhir+json"
 SEND = {"content-type": FHIR_JSON}
@@ -230,10 +229,6 @@ def test_concurrent_updates_with_the_same_if_match_let_exactly_one_win(
     assert history_versions(client, "Patient/p1") == ['W/"2"', 'W/"1"']
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: updates without If-Match give up with 409 after 8 lost races (16 writers)",
-)
 def test_concurrent_updates_without_if_match_all_succeed_and_no_version_is_lost(
     client: httpx.Client, base_url: str
 ) -> None:

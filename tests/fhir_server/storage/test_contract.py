@@ -7,18 +7,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from fhir_server.search.plan import IdIn, SearchPlan, TokenIn
+from fhir_server.search.plan import (
+    IdIn,
+    ParamIn,
+    SearchPlan,
+    SortKey,
+    TokenMatch,
+)
 from fhir_server.storage import (
     HistoryQuery,
     Store,
-    TokenRow,
     VersionConflict,
     Write,
 )
+from fhir_server.storage.records import DateRow, IndexRow, TokenRow
 from fhir_server.storage.sqlite import SqliteStore
 
 pytestmark = pytest.mark.anyio
@@ -51,7 +58,7 @@ def put(
     body: bytes | None = b"{}",
     expected: int | str | None = "previous",
     at: str = "2026-01-01T00:00:00.000Z",
-    tokens: tuple[TokenRow, ...] = (),
+    index: tuple[IndexRow, ...] = (),
 ) -> Write:
     """A write of ``version``; by default guarded by the version before it."""
     guard = (version - 1 or None) if expected == "previous" else expected
@@ -64,12 +71,18 @@ def put(
         last_updated=at,
         method="POST" if version == 1 else ("DELETE" if body is None else "PUT"),
         body=body,
-        tokens=tokens,
+        index=index,
     )
 
 
 def mrn(code: str, system: str | None = "urn:mrn") -> TokenRow:
-    return TokenRow("identifier", system, code)
+    return TokenRow("Patient.identifier", system, code)
+
+
+def token_plan(*pairs: tuple[str | None, str | None], **more: object) -> SearchPlan:
+    matches = tuple(TokenMatch(system, code) for system, code in pairs)
+    condition = ParamIn("Patient.identifier", "token", matches)
+    return SearchPlan(types=("Patient",), conditions=(condition,), **more)  # type: ignore[arg-type]
 
 
 async def test_a_written_version_reads_back_byte_for_byte(store: Store) -> None:
@@ -200,7 +213,8 @@ async def test_search_by_id_returns_current_live_versions(store: Store) -> None:
     await store.write([put("a", 2, body=b"v2")])
     await store.write([put("b", 1)])
     await store.write([put("b", 2, body=None)])
-    found = await store.search(SearchPlan(type="Patient", conditions=(IdIn(("a", "b", "z")),)))
+    plan = SearchPlan(types=("Patient",), conditions=(IdIn(("a", "b", "z")),))
+    found = (await store.search(plan)).versions
     assert [(v.id, v.version, v.body) for v in found] == [("a", 2, b"v2")]
 
 
@@ -218,46 +232,43 @@ async def test_search_by_id_returns_current_live_versions(store: Store) -> None:
 async def test_token_search_honours_system_and_code(
     store: Store, pairs: tuple[tuple[str | None, str | None], ...], expected: list[str]
 ) -> None:
-    await store.write([put("sys", 1, tokens=(mrn("1"),))])
-    await store.write([put("nosys", 1, tokens=(mrn("1", None),))])
-    await store.write([put("other", 1, tokens=(mrn("1", "urn:other"),))])
-    found = await store.search(
-        SearchPlan(type="Patient", conditions=(TokenIn("identifier", pairs),))
-    )
+    await store.write([put("sys", 1, index=(mrn("1"),))])
+    await store.write([put("nosys", 1, index=(mrn("1", None),))])
+    await store.write([put("other", 1, index=(mrn("1", "urn:other"),))])
+    found = (await store.search(token_plan(*pairs))).versions
     assert [v.id for v in found] == expected
 
 
 async def test_conditions_are_anded(store: Store) -> None:
-    await store.write([put("a", 1, tokens=(mrn("1"),))])
-    await store.write([put("b", 1, tokens=(mrn("1"),))])
+    await store.write([put("a", 1, index=(mrn("1"),))])
+    await store.write([put("b", 1, index=(mrn("1"),))])
     plan = SearchPlan(
-        type="Patient",
-        conditions=(TokenIn("identifier", ((None, "1"),)), IdIn(("b",))),
+        types=("Patient",),
+        conditions=(ParamIn("Patient.identifier", "token", (TokenMatch(None, "1"),)), IdIn(("b",))),
     )
-    assert [v.id for v in await store.search(plan)] == ["b"]
+    assert [v.id for v in (await store.search(plan)).versions] == ["b"]
     assert await store.count(plan) == 1
 
 
 async def test_index_rows_follow_the_current_version(store: Store) -> None:
-    await store.write([put("a", 1, tokens=(mrn("old"),))])
-    await store.write([put("a", 2, tokens=(mrn("new"),))])
-    by = lambda code: SearchPlan(  # noqa: E731
-        type="Patient", conditions=(TokenIn("identifier", ((None, code),)),)
-    )
-    assert [v.id for v in await store.search(by("old"))] == []
-    assert [v.id for v in await store.search(by("new"))] == ["a"]
+    await store.write([put("a", 1, index=(mrn("old"),))])
+    await store.write([put("a", 2, index=(mrn("new"),))])
+    assert (await store.search(token_plan((None, "old")))).versions == []
+    assert [v.id for v in (await store.search(token_plan((None, "new")))).versions] == ["a"]
     await store.write([put("a", 3, body=None)])
-    assert await store.count(by("new")) == 0
+    assert await store.count(token_plan((None, "new"))) == 0
 
 
 async def test_search_pages_by_cursor_in_creation_order(store: Store) -> None:
     for i in range(5):
         await store.write([put(f"p{i}", 1)])
-    first = await store.search(SearchPlan(type="Patient", count=2))
-    rest = await store.search(SearchPlan(type="Patient", count=10, after=first[-1].seq))
-    assert [v.id for v in first] == ["p0", "p1"]
-    assert [v.id for v in rest] == ["p2", "p3", "p4"]
-    assert await store.count(SearchPlan(type="Patient", count=2)) == 5
+    first = await store.search(SearchPlan(types=("Patient",), count=2))
+    rest = await store.search(SearchPlan(types=("Patient",), count=10, cursor=first.last))
+    assert [v.id for v in first.versions] == ["p0", "p1"]
+    assert first.more
+    assert [v.id for v in rest.versions] == ["p2", "p3", "p4"]
+    assert not rest.more
+    assert await store.count(SearchPlan(types=("Patient",), count=2)) == 5
 
 
 async def test_concurrent_guarded_writes_to_one_resource_let_exactly_one_win(store: Store) -> None:
@@ -275,4 +286,82 @@ async def test_concurrent_guarded_writes_to_one_resource_let_exactly_one_win(sto
 
 async def test_many_concurrent_creates_all_land(store: Store) -> None:
     await asyncio.gather(*(store.write([put(f"c{i}", 1)]) for i in range(200)))
-    assert await store.count(SearchPlan(type="Patient")) == 200
+    assert await store.count(SearchPlan(types=("Patient",))) == 200
+
+
+def born(day: str) -> DateRow:
+    return DateRow("Patient.birthdate", f"{day}T00:00:00.000000Z", f"{day}T23:59:59.999999Z")
+
+
+async def test_sorting_puts_missing_values_last_both_ways(store: Store) -> None:
+    await store.write([put("mid", 1, index=(born("2000-01-01"),))])
+    await store.write([put("none", 1)])
+    await store.write([put("old", 1, index=(born("1950-01-01"),))])
+    await store.write([put("new", 1, index=(born("2020-01-01"),))])
+    ascending = SearchPlan(types=("Patient",), sort=(SortKey("Patient.birthdate", "date"),))
+    descending = SearchPlan(
+        types=("Patient",), sort=(SortKey("Patient.birthdate", "date", descending=True),)
+    )
+    assert [v.id for v in (await store.search(ascending)).versions] == ["old", "mid", "new", "none"]
+    assert [v.id for v in (await store.search(descending)).versions] == [
+        "new",
+        "mid",
+        "old",
+        "none",
+    ]
+
+
+async def test_sorted_pages_walk_forward_and_back_by_cursor(store: Store) -> None:
+    days = ["2001-01-01", "1999-01-01", "2003-01-01", "2000-01-01", "2002-01-01"]
+    for i, day in enumerate(days):
+        await store.write([put(f"p{i}", 1, index=(born(day),))])
+    plan = SearchPlan(
+        types=("Patient",), sort=(SortKey("Patient.birthdate", "date", descending=True),), count=2
+    )
+    one = await store.search(plan)
+    two = await store.search(SearchPlan(types=plan.types, sort=plan.sort, count=2, cursor=one.last))
+    assert [v.id for v in one.versions] == ["p2", "p4"]
+    assert [v.id for v in two.versions] == ["p0", "p3"]
+    assert two.first is not None
+    back = SearchPlan(
+        types=plan.types, sort=plan.sort, count=2, cursor=replace(two.first, before=True)
+    )
+    assert [v.id for v in (await store.search(back)).versions] == ["p2", "p4"]
+
+
+async def test_a_transaction_reads_its_own_writes_and_commits_them_together(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.write([put("t1", 1, index=(mrn("9"),))])
+        seen = await tx.read("Patient", "t1")
+        found = await tx.search(token_plan((None, "9")))
+        assert seen is not None
+        assert [v.id for v in found.versions] == ["t1"]
+        await tx.write([put("t2", 1)])
+    assert await store.read("Patient", "t1") is not None
+    assert await store.read("Patient", "t2") is not None
+
+
+async def test_a_transaction_that_raises_stores_nothing(store: Store) -> None:
+    await store.write([put("before", 1)])
+
+    async def failing() -> None:
+        async with store.transaction() as tx:
+            await tx.write([put("t1", 1)])
+            await tx.write([put("before", 2, body=b"changed")])
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await failing()
+    assert await store.read("Patient", "t1") is None
+    found = await store.read("Patient", "before")
+    assert found is not None and found.version == 1
+
+
+async def test_writes_outside_wait_for_a_transaction_and_then_land(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.write([put("inside", 1)])
+        outside = asyncio.ensure_future(store.write([put("outside", 1)]))
+        await asyncio.sleep(0.05)
+        assert not outside.done()
+    await outside
+    assert await store.read("Patient", "outside") is not None
