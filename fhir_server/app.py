@@ -25,8 +25,10 @@ from fhir_server.errors import (
     NotFound,
     ServiceUnavailable,
 )
+from fhir_server.indexing.reindex import ensure_index
 from fhir_server.storage import Store, open_store
 from fhir_server.storage.records import StorageError
+from fhir_server.search.registry import warm as warm_search
 from fhir_server.validation import warm_up
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,9 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(warm_up)
+        await asyncio.to_thread(warm_search)
         await engine.open()
+        await ensure_index(engine, base_url=settings.base_url)
         app.state.store = engine
         log.info("serving FHIR R4 at %s (database %s)", settings.base_url, settings.database_url)
         try:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from fhir_server.config import DEFAULT_DATABASE_URL, Settings
+from fhir_server.indexing.reindex import ensure_index
 from fhir_server.interactions.context import Context
 from fhir_server.storage import Store, open_store
 from smart_auth.context import AccessContext
@@ -48,6 +49,7 @@ def _with_store(database_url: str, base_url: str, work: Callable[[Context], Awai
         store: Store = open_store(database_url)
         await store.open()
         try:
+            await ensure_index(store, base_url=base_url)
             ctx = Context(store=store, access=AccessContext.open_server(), base_url=base_url)
             return await work(ctx)
         finally:
@@ -219,6 +221,40 @@ def load(files: tuple[Path, ...], database_url: str, base_url: str, quiet: bool)
     )
     if report.errors:
         sys.exit(1)
+
+
+@main.command(name="reindex")
+@database_option
+@click.option("--base-url", envvar="MHS_FHIR_BASE_URL", show_envvar=True,
+              default="http://127.0.0.1:8080/fhir", show_default=True,
+              help="The server's public base URL (references under it are local).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def reindex_command(database_url: str, base_url: str, quiet: bool) -> None:
+    """Rebuild every search index row from the stored resources.
+
+    Needed only when search definitions or extraction change; the server also reindexes by
+    itself at start-up when the store was indexed by another version or base URL.
+    """
+    from tqdm import tqdm
+
+    from fhir_server.indexing.reindex import reindex
+
+    _logging("warning")
+
+    async def run() -> int:
+        store: Store = open_store(database_url)
+        await store.open()
+        try:
+            with tqdm(unit="res", disable=quiet or None, file=sys.stderr) as bar:
+                return await reindex(store, base_url=base_url, on_progress=bar.update)
+        finally:
+            await store.close()
+
+    try:
+        count = asyncio.run(run())
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"reindexed {count} resources", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

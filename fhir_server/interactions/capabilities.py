@@ -13,7 +13,8 @@ from typing import Any
 from fhir_server.clock import now_instant
 from fhir_server.errors import BadRequest
 from fhir_server.interactions.context import Context, Outcome
-from fhir_server.spec import FHIR_VERSION, search_parameters
+from fhir_server.search.registry import COLUMN_PARAMS, params_for
+from fhir_server.spec import FHIR_VERSION
 from fhir_server.validation import served_types
 from smart_auth.context import Interaction
 
@@ -28,9 +29,6 @@ TYPE_INTERACTIONS = (
     "create",
     "search-type",
 )
-SUPPORTED_SEARCH_PARAMS = ("_id", "identifier")
-
-
 def software_version() -> str:
     try:
         return version("mhs-fhir")
@@ -39,12 +37,32 @@ def software_version() -> str:
 
 
 def _search_params(type: str) -> list[dict[str, str]]:
-    defined = {**search_parameters()["Resource"], **search_parameters().get(type, {})}
+    """Every parameter a search of ``type`` honours, with its type and definition."""
     return [
-        {"name": code, "definition": defined[code]["url"], "type": defined[code]["type"]}
-        for code in SUPPORTED_SEARCH_PARAMS
-        if code in defined
+        {"name": p.code, "definition": p.url, "type": p.kind}
+        for p in sorted(params_for(type).values(), key=lambda p: p.code)
+        if p.indexed or p.code in COLUMN_PARAMS
     ]
+
+
+def _includes(type: str) -> set[str]:
+    references = [p for p in params_for(type).values() if p.kind == "reference" and p.indexed]
+    return {"*"} | {f"{type}:{p.code}" for p in references}
+
+
+@cache
+def _revincludes_by_target() -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for source in served_types():
+        for p in params_for(source).values():
+            if p.kind == "reference" and p.indexed:
+                for target in p.targets:
+                    out.setdefault(target, set()).add(f"{source}:{p.code}")
+    return out
+
+
+def _revincludes(type: str) -> set[str]:
+    return _revincludes_by_target().get(type, set())
 
 
 @cache
@@ -61,6 +79,8 @@ def _resources() -> list[dict[str, Any]]:
             "conditionalRead": "full-support",
             "conditionalUpdate": True,
             "conditionalDelete": "single",
+            "searchInclude": sorted(_includes(type)),
+            "searchRevInclude": sorted(_revincludes(type)),
             "searchParam": _search_params(type),
         }
         for type in sorted(served_types())
@@ -86,8 +106,10 @@ def capability_statement(base_url: str) -> dict[str, Any]:
                 "interaction": [
                     {"code": "transaction"},
                     {"code": "batch"},
+                    {"code": "search-system"},
                     {"code": "history-system"},
                 ],
+                "searchParam": _search_params("Resource"),
             }
         ],
     }

@@ -1,0 +1,55 @@
+"""Rebuild search index rows from the stored resources: when extraction or the search
+definitions change (``INDEX_VERSION``), or when the base URL that makes references local
+changes. ``mhs-fhir reindex`` runs it on demand; the server runs it at start-up when needed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from fhir_server.indexing import INDEX_VERSION, extract
+from fhir_server.resource_json import parse_json
+from fhir_server.storage import Store
+from fhir_server.storage.records import IndexEntry
+
+log = logging.getLogger(__name__)
+META_KEY = "index_version"
+
+
+def index_version(base_url: str) -> str:
+    return f"{INDEX_VERSION} {base_url.rstrip('/')}"
+
+
+async def reindex(
+    store: Store,
+    *,
+    base_url: str,
+    batch: int = 500,
+    on_progress: Callable[[int], None] = lambda n: None,
+) -> int:
+    """Re-extract the index rows of every current resource; return how many."""
+    done, after = 0, None
+    while versions := await store.scan(after=after, limit=batch):
+        entries: list[IndexEntry] = []
+        for version in versions:
+            assert version.body is not None
+            rows = extract(parse_json(version.body), base_url=base_url)
+            entries.append((version.type, version.id, version.version, rows))
+        await store.replace_index(entries)
+        after = versions[-1].seq
+        done += len(versions)
+        on_progress(len(versions))
+    await store.set_meta(META_KEY, index_version(base_url))
+    return done
+
+
+async def ensure_index(store: Store, *, base_url: str) -> None:
+    """Reindex if the store was indexed by another extraction or for another base URL."""
+    found = await store.get_meta(META_KEY)
+    wanted = index_version(base_url)
+    if found == wanted:
+        return
+    log.warning("search index is %s, want %s: reindexing", found or "missing", wanted)
+    count = await reindex(store, base_url=base_url)
+    log.warning("reindexed %d resources", count)

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests (importable: pytest puts tests/ on sys.path)."""
