@@ -8,21 +8,16 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
+from support.server import running_server as serve
 
-from fhir_server.app import create_app
 from fhir_server.config import Settings as ServerSettings
 
 FHIR_JSON = "application/fhir+json"
@@ -59,35 +54,6 @@ FEW = settings(max_examples=40, deadline=None, database=None)
 
 
 # -- the module's server -------------------------------------------------------------------------
-
-
-@contextmanager
-def serve(server_settings: ServerSettings) -> Iterator[str]:
-    """What conftest's running_server does: the app on a free loopback port, in a thread."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server_settings = server_settings.model_copy(
-        update={"port": port, "base_url": f"http://127.0.0.1:{port}/fhir"}
-    )
-    config = uvicorn.Config(
-        create_app(server_settings), log_level="warning", lifespan="on", access_log=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.01)
-    try:
-        yield server_settings.base_url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        sock.close()
 
 
 @pytest.fixture(scope="module")

@@ -8,19 +8,14 @@ other meta elements included, must come back exactly as sent.
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from support.server import running_server
 
-from fhir_server.app import create_app
 from fhir_server.config import Settings
 
 FHIR_JSON = "application/fhir+json"
@@ -29,35 +24,6 @@ EXAMPLES = sorted(p.name for p in EXAMPLES_DIR.glob("*.json")) if EXAMPLES_DIR.i
 MISSING = pytest.param(
     "missing", marks=pytest.mark.skip(reason=f"shared data not available: {EXAMPLES_DIR}")
 )
-
-
-@contextmanager
-def running_server(settings: Settings) -> Iterator[str]:
-    """Serve the app on a free loopback port in a thread; yield the FHIR base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    settings = settings.model_copy(
-        update={"port": port, "base_url": f"http://127.0.0.1:{port}/fhir"}
-    )
-    config = uvicorn.Config(
-        create_app(settings), log_level="warning", lifespan="on", access_log=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.01)
-    try:
-        yield settings.base_url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        sock.close()
 
 
 @pytest.fixture(scope="module")
