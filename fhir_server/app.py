@@ -26,9 +26,9 @@ from fhir_server.errors import (
     ServiceUnavailable,
 )
 from fhir_server.indexing.reindex import ensure_index
+from fhir_server.search.registry import warm as warm_search
 from fhir_server.storage import Store, open_store
 from fhir_server.storage.records import StorageError
-from fhir_server.search.registry import warm as warm_search
 from fhir_server.validation import warm_up
 
 log = logging.getLogger(__name__)
