@@ -225,9 +225,14 @@ def load(files: tuple[Path, ...], database_url: str, base_url: str, quiet: bool)
 
 @main.command(name="reindex")
 @database_option
-@click.option("--base-url", envvar="MHS_FHIR_BASE_URL", show_envvar=True,
-              default="http://127.0.0.1:8080/fhir", show_default=True,
-              help="The server's public base URL (references under it are local).")
+@click.option(
+    "--base-url",
+    envvar="MHS_FHIR_BASE_URL",
+    show_envvar=True,
+    default="http://127.0.0.1:8080/fhir",
+    show_default=True,
+    help="The server's public base URL (references under it are local).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def reindex_command(database_url: str, base_url: str, quiet: bool) -> None:
     """Rebuild every search index row from the stored resources.

@@ -29,6 +29,8 @@ TYPE_INTERACTIONS = (
     "create",
     "search-type",
 )
+
+
 def software_version() -> str:
     try:
         return version("mhs-fhir")
