@@ -50,6 +50,7 @@ async def ensure_index(store: Store, *, base_url: str) -> None:
     wanted = index_version(base_url)
     if found == wanted:
         return
-    log.warning("search index is %s, want %s: reindexing", found or "missing", wanted)
+    level = logging.INFO if found is None else logging.WARNING  # None: a new database
+    log.log(level, "search index is %s, want %s: reindexing", found or "new", wanted)
     count = await reindex(store, base_url=base_url)
-    log.warning("reindexed %d resources", count)
+    log.log(level, "reindexed %d resources", count)

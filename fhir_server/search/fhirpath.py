@@ -124,7 +124,12 @@ class _OfType:
 
     def __call__(self, nodes: list[Node]) -> list[Node]:
         wanted = self.type_name
-        return [(node, wanted) for node, type_name in nodes if type_name in (wanted, None)]
+        folded = wanted.lower()  # FHIRPath writes primitives either way: DateTime, dateTime
+        return [
+            (node, type_name or wanted)
+            for node, type_name in nodes
+            if type_name is None or type_name.lower() == folded
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,17 +288,19 @@ def compile_expression(expression: str, root: str) -> Accessor:
     return run
 
 
-def compile_relative(expression: str, type_name: str | None) -> Callable[[Node], list[Node]]:
+def compile_relative(expression: str) -> Callable[[Node], list[Node]]:
     """For composite components: an expression evaluated on one node (``code``,
-    ``value.as(Quantity)``)."""
+    ``value.as(Quantity) | value.as(Range)``)."""
     normalized = re.sub(r"\.as\(([A-Za-z]+)\)", r".ofType(\1)", expression)
-    steps = _compile_path("$this." + normalized, "$this")
+    chains = [_compile_path("$this." + part, "$this") for part in split_union(normalized)]
 
     def run(node: Node) -> list[Node]:
-        nodes = [node]
-        for step in steps:
-            nodes = step(nodes)
-        return nodes
+        out: list[Node] = []
+        for chain in chains:
+            nodes = [node]
+            for step in chain:
+                nodes = step(nodes)
+            out.extend(nodes)
+        return out
 
-    del type_name
     return run

@@ -34,7 +34,7 @@ from fhir_server.search.plan import (
 )
 from fhir_server.search.registry import SearchParam, compartment_params, lookup
 from fhir_server.search.types import date as date_type
-from fhir_server.search.types import module_for, reference
+from fhir_server.search.types import composite, module_for, reference
 from fhir_server.search.values import split_unescaped, unescape
 
 Summary = Literal["true", "text", "data", "count", "false"]
@@ -156,6 +156,8 @@ class Parser:
             return reference.parse(
                 param.key, modifier_or_none, raw, targets=param.targets, base_url=self.base_url
             )
+        if param.kind == "composite":
+            return composite.parse(param.key, modifier_or_none, raw, base_url=self.base_url)
         parsed: ParamIn = module_for(param.kind).parse(param.key, modifier_or_none, raw)
         return parsed
 
@@ -288,7 +290,7 @@ def _sort(types: Sequence[str], raw: str) -> tuple[SortKey, ...]:
             keys.append(SortKey("_lastUpdated", "lastUpdated", descending))
         else:
             params = [lookup(t, code) for t in types]
-            found = [p for p in params if p is not None and p.indexed]
+            found = [p for p in params if p is not None and p.indexed and p.kind != "composite"]
             if len(found) != len(types) or len({p.key for p in found}) != 1:
                 raise InvalidSearch(f"cannot sort by {code!r} here")
             keys.append(SortKey(found[0].key, found[0].kind, descending))  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Prefix = Literal["eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"]
-Kind = Literal["string", "token", "reference", "date", "number", "quantity", "uri"]
+Kind = Literal["string", "token", "reference", "date", "number", "quantity", "uri", "composite"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +72,18 @@ class UriMatch:
     value: str
 
 
-Predicate = StringMatch | TokenMatch | ReferenceMatch | DateMatch | NumberMatch | UriMatch
+ComponentMatch = StringMatch | TokenMatch | ReferenceMatch | DateMatch | NumberMatch | UriMatch
+
+
+@dataclass(frozen=True, slots=True)
+class CompositeMatch:
+    """Every component matches the same composite row; ``kinds`` are the components' types."""
+
+    kinds: tuple[Kind, ...]
+    parts: tuple[ComponentMatch, ...]
+
+
+Predicate = ComponentMatch | CompositeMatch
 
 
 @dataclass(frozen=True, slots=True)

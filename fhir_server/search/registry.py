@@ -16,7 +16,9 @@ from fhir_server.search.fhirpath import Accessor, compile_expression
 from fhir_server.spec import compartment_patient, search_parameters
 from fhir_server.validation import served_types
 
-INDEXED_KINDS = frozenset({"string", "token", "reference", "date", "number", "quantity", "uri"})
+INDEXED_KINDS = frozenset(
+    {"string", "token", "reference", "date", "number", "quantity", "uri", "composite"}
+)
 COLUMN_PARAMS = frozenset({"_id", "_lastUpdated"})
 """Common parameters answered from the resource table, not from index rows."""
 

@@ -94,7 +94,18 @@ class UriRow:
     uri: str
 
 
-IndexRow = StringRow | TokenRow | ReferenceRow | DateRow | NumberRow | UriRow
+ComponentRow = StringRow | TokenRow | ReferenceRow | DateRow | NumberRow | UriRow
+
+
+@dataclass(frozen=True, slots=True)
+class CompositeRow:
+    """A composite parameter's value: one row per component, all from the same element."""
+
+    param: str
+    parts: tuple[ComponentRow, ...]
+
+
+IndexRow = StringRow | TokenRow | ReferenceRow | DateRow | NumberRow | UriRow | CompositeRow
 IndexEntry = tuple[str, str, int, Sequence[IndexRow]]
 """Index rows for version ``[2]`` of ``[0]/[1]``, as a reindex replaces them."""
 

@@ -72,8 +72,28 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX idx_uri_value ON idx_uri (pid, uri);
     CREATE INDEX idx_uri_rid ON idx_uri (rid, pid);
     """,
+    # 2 -> 3: composite parameters; each component in generic columns (a, b, n, lo, hi) as
+    # fhir_server/storage/sqlite_search.COMPONENT_COLUMNS lays out per parameter type.
+    """
+    CREATE TABLE idx_composite (
+        rid INTEGER NOT NULL, pid INTEGER NOT NULL,
+        k1_a TEXT, k1_b TEXT, k1_n REAL, k1_lo TEXT, k1_hi TEXT,
+        k2_a TEXT, k2_b TEXT, k2_n REAL, k2_lo TEXT, k2_hi TEXT,
+        k3_a TEXT, k3_b TEXT, k3_n REAL, k3_lo TEXT, k3_hi TEXT
+    );
+    CREATE INDEX idx_composite_value ON idx_composite (pid, k1_b, k1_a);
+    CREATE INDEX idx_composite_rid ON idx_composite (rid, pid);
+    """,
 )
 
-INDEX_TABLES = ("idx_string", "idx_token", "idx_reference", "idx_date", "idx_number", "idx_uri")
+INDEX_TABLES = (
+    "idx_string",
+    "idx_token",
+    "idx_reference",
+    "idx_date",
+    "idx_number",
+    "idx_uri",
+    "idx_composite",
+)
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -28,6 +28,7 @@ from typing import Any, Generic, TypeVar, cast
 
 from fhir_server.search.plan import Cursor, SearchPlan
 from fhir_server.storage.records import (
+    CompositeRow,
     DateRow,
     HistoryQuery,
     IndexEntry,
@@ -45,7 +46,7 @@ from fhir_server.storage.records import (
     Write,
 )
 from fhir_server.storage.schema import INDEX_TABLES, MIGRATIONS, SCHEMA_VERSION
-from fhir_server.storage.sqlite_search import Compiler
+from fhir_server.storage.sqlite_search import COMPONENT_COLUMNS, Compiler
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ _INSERT = {
     NumberRow: "INSERT INTO idx_number (rid, pid, value, system, code, unit)"
     " VALUES (?, ?, ?, ?, ?, ?)",
     UriRow: "INSERT INTO idx_uri (rid, pid, uri) VALUES (?, ?, ?)",
+    CompositeRow: "INSERT INTO idx_composite VALUES (" + ", ".join("?" * 17) + ")",
 }
 
 
@@ -202,12 +204,38 @@ class _Writer(threading.Thread):
                 job.future.set_result(result)
 
 
+_KIND_OF_ROW: dict[type, str] = {
+    StringRow: "string",
+    TokenRow: "token",
+    ReferenceRow: "reference",
+    DateRow: "date",
+    NumberRow: "number",
+    UriRow: "uri",
+}
+
+
+def _composite_values(row: CompositeRow) -> tuple[Any, ...]:
+    """The 15 generic component columns of ``idx_composite`` (three components of five)."""
+    out: list[Any] = []
+    for part in (*row.parts, None, None, None)[:3]:
+        slots = dict.fromkeys(("a", "b", "n", "lo", "hi"))
+        if part is not None:
+            layout = COMPONENT_COLUMNS[_KIND_OF_ROW[type(part)]]
+            for name, column in layout.items():
+                slots[column] = getattr(part, name)
+        out.extend(slots.values())
+    return tuple(out)
+
+
 def _insert_index(
     conn: sqlite3.Connection, rid: int, rows: Sequence[IndexRow], pids: dict[str, int]
 ) -> None:
     grouped: dict[type, list[tuple[Any, ...]]] = {}
     for row in rows:
-        values = tuple(getattr(row, f) for f in row.__slots__)
+        if isinstance(row, CompositeRow):
+            values: tuple[Any, ...] = (row.param, *_composite_values(row))
+        else:
+            values = tuple(getattr(row, f) for f in row.__slots__)
         grouped.setdefault(type(row), []).append((rid, pids[values[0]], *values[1:]))
     for row_type, values_list in grouped.items():
         conn.executemany(_INSERT[row_type], values_list)

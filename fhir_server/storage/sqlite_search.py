@@ -14,6 +14,7 @@ from typing import Any
 from fhir_server.search.plan import (
     AnyOf,
     Chain,
+    CompositeMatch,
     Condition,
     Cursor,
     DateMatch,
@@ -42,6 +43,7 @@ TABLES = {
     "number": "idx_number",
     "quantity": "idx_number",
     "uri": "idx_uri",
+    "composite": "idx_composite",
 }
 _TOP_TEXT = "\U0010ffff"
 _SORT_COLUMN = {
@@ -58,35 +60,60 @@ _NUMERIC = frozenset({"number", "quantity"})
 Fragment = tuple[str, list[Any]]
 
 
-def _string(p: StringMatch) -> Fragment:
+Column = Callable[[str], str]
+"""Maps a logical column (``code``, ``low``, ...) to SQL; plain tables use ``x.<name>``."""
+
+
+def _plain(name: str) -> str:
+    return f"x.{name}"
+
+
+COMPONENT_COLUMNS: dict[str, dict[str, str]] = {
+    "string": {"norm": "a", "exact": "b"},
+    "token": {"system": "a", "code": "b"},
+    "reference": {"type": "a", "id": "b", "url": "lo"},
+    "date": {"low": "lo", "high": "hi"},
+    "number": {"value": "n", "system": "a", "code": "b", "unit": "hi"},
+    "quantity": {"value": "n", "system": "a", "code": "b", "unit": "hi"},
+    "uri": {"uri": "a"},
+}
+"""Where each component of a composite row keeps its values in ``idx_composite``."""
+
+
+def _component(index: int, kind: str) -> Column:
+    layout = COMPONENT_COLUMNS[kind]
+    return lambda name: f"x.k{index}_{layout[name]}"
+
+
+def _string(p: StringMatch, c: Column) -> Fragment:
     if p.mode == "exact":
         from fhir_server.search.types.string import fold
 
-        return "(x.norm = ? AND x.exact = ?)", [fold(p.value), p.value]
+        return f"({c('norm')} = ? AND {c('exact')} = ?)", [fold(p.value), p.value]
     if p.mode == "contains":
-        return "instr(x.norm, ?) > 0", [p.value]
-    return "(x.norm >= ? AND x.norm < ?)", [p.value, p.value + _TOP_TEXT]
+        return f"instr({c('norm')}, ?) > 0", [p.value]
+    return f"({c('norm')} >= ? AND {c('norm')} < ?)", [p.value, p.value + _TOP_TEXT]
 
 
-def _token(p: TokenMatch) -> Fragment:
+def _token(p: TokenMatch, c: Column) -> Fragment:
     parts, args = [], []
     if p.code is not None:
-        parts.append("x.code = ?")
+        parts.append(f"{c('code')} = ?")
         args.append(p.code)
     if p.system == "":
-        parts.append("x.system IS NULL")
+        parts.append(f"{c('system')} IS NULL")
     elif p.system is not None:
-        parts.append("x.system = ?")
+        parts.append(f"{c('system')} = ?")
         args.append(p.system)
     return "(" + (" AND ".join(parts) or "1") + ")", args
 
 
-def _reference(p: ReferenceMatch) -> Fragment:
+def _reference(p: ReferenceMatch, c: Column) -> Fragment:
     if p.url is not None:
-        return "x.url = ?", [p.url]
+        return f"{c('url')} = ?", [p.url]
     if p.type is None:
-        return "x.id = ?", [p.id]
-    return "(x.id = ? AND x.type = ?)", [p.id, p.type]
+        return f"{c('id')} = ?", [p.id]
+    return f"({c('id')} = ? AND {c('type')} = ?)", [p.id, p.type]
 
 
 def date_sql(prefix: str, low: str, high: str, s_low: str, s_high: str) -> Fragment:
@@ -106,56 +133,72 @@ def date_sql(prefix: str, low: str, high: str, s_low: str, s_high: str) -> Fragm
     return rules[prefix]
 
 
-def _date(p: DateMatch) -> Fragment:
+def _date(p: DateMatch, c: Column) -> Fragment:
     s_low, s_high = date_type.approximately(p) if p.prefix == "ap" else (p.low, p.high)
-    return date_sql(p.prefix, "x.low", "x.high", s_low, s_high)
+    return date_sql(p.prefix, c("low"), c("high"), s_low, s_high)
 
 
-def _number(p: NumberMatch, *, quantity: bool) -> Fragment:
+def _number(p: NumberMatch, c: Column, *, quantity: bool) -> Fragment:
+    value = c("value")
     rules: dict[str, Fragment] = {
-        "eq": ("(x.value >= ? AND x.value < ?)", [p.low, p.high]),
-        "ne": ("NOT (x.value >= ? AND x.value < ?)", [p.low, p.high]),
-        "gt": ("x.value > ?", [p.value]),
-        "sa": ("x.value > ?", [p.value]),
-        "lt": ("x.value < ?", [p.value]),
-        "eb": ("x.value < ?", [p.value]),
-        "ge": ("x.value >= ?", [p.value]),
-        "le": ("x.value <= ?", [p.value]),
-        "ap": ("abs(x.value - ?) <= ?", [p.value, abs(p.value) * 0.1]),
+        "eq": (f"({value} >= ? AND {value} < ?)", [p.low, p.high]),
+        "ne": (f"NOT ({value} >= ? AND {value} < ?)", [p.low, p.high]),
+        "gt": (f"{value} > ?", [p.value]),
+        "sa": (f"{value} > ?", [p.value]),
+        "lt": (f"{value} < ?", [p.value]),
+        "eb": (f"{value} < ?", [p.value]),
+        "ge": (f"{value} >= ?", [p.value]),
+        "le": (f"{value} <= ?", [p.value]),
+        "ap": (f"abs({value} - ?) <= ?", [p.value, abs(p.value) * 0.1]),
     }
     sql, args = rules[p.prefix]
     if quantity and p.system is not None:
-        sql += " AND x.system = ? AND x.code IS ?"
+        sql += f" AND {c('system')} = ? AND {c('code')} IS ?"
         args = [*args, p.system, p.code]
     elif quantity and p.code is not None:
-        sql += " AND (x.code = ? OR x.unit = ?)"
+        sql += f" AND ({c('code')} = ? OR {c('unit')} = ?)"
         args = [*args, p.code, p.code]
     return f"({sql})", args
 
 
-def _uri(p: UriMatch) -> Fragment:
+def _uri(p: UriMatch, c: Column) -> Fragment:
     if p.mode == "above":
         candidates = parents(p.value)
-        return f"x.uri IN ({', '.join('?' * len(candidates))})", list(candidates)
+        return f"{c('uri')} IN ({', '.join('?' * len(candidates))})", list(candidates)
     if p.mode == "below":
         prefix = below_prefix(p.value)
-        return "(x.uri = ? OR (x.uri >= ? AND x.uri < ?))", [p.value, prefix, prefix + _TOP_TEXT]
-    return "x.uri = ?", [p.value]
+        column = c("uri")
+        return (
+            f"({column} = ? OR ({column} >= ? AND {column} < ?))",
+            [p.value, prefix, prefix + _TOP_TEXT],
+        )
+    return f"{c('uri')} = ?", [p.value]
 
 
-def _predicate(kind: str, p: Predicate) -> Fragment:
+def _composite(p: CompositeMatch) -> Fragment:
+    parts, args = [], []
+    for index, (kind, part) in enumerate(zip(p.kinds, p.parts, strict=True), start=1):
+        sql, more = _predicate(kind, part, _component(index, kind))
+        parts.append(sql)
+        args.extend(more)
+    return "(" + " AND ".join(parts) + ")", args
+
+
+def _predicate(kind: str, p: Predicate, c: Column = _plain) -> Fragment:
     if isinstance(p, StringMatch):
-        return _string(p)
+        return _string(p, c)
     if isinstance(p, TokenMatch):
-        return _token(p)
+        return _token(p, c)
     if isinstance(p, ReferenceMatch):
-        return _reference(p)
+        return _reference(p, c)
     if isinstance(p, DateMatch):
-        return _date(p)
+        return _date(p, c)
     if isinstance(p, NumberMatch):
-        return _number(p, quantity=kind == "quantity")
+        return _number(p, c, quantity=kind == "quantity")
     if isinstance(p, UriMatch):
-        return _uri(p)
+        return _uri(p, c)
+    if isinstance(p, CompositeMatch):
+        return _composite(p)
     raise TypeError(f"unsupported predicate {p!r}")  # pragma: no cover
 
 

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from fhir_server.search.types import date, number, quantity, reference, string, token, uri
+from fhir_server.search.types import (
+    composite,
+    date,
+    number,
+    quantity,
+    reference,
+    string,
+    token,
+    uri,
+)
 
 _MODULES: dict[str, ModuleType] = {
     "string": string,
@@ -18,6 +27,7 @@ _MODULES: dict[str, ModuleType] = {
     "number": number,
     "quantity": quantity,
     "uri": uri,
+    "composite": composite,
 }
 
 

@@ -24,6 +24,7 @@ from fhir_server.search.matcher import Matcher, ids
 from fhir_server.search.parse import parse_search
 from fhir_server.search.registry import indexed_params
 from fhir_server.storage.records import (
+    CompositeRow,
     DateRow,
     NumberRow,
     ReferenceRow,
@@ -94,6 +95,24 @@ def _date_values(row: DateRow, rng: random.Random) -> list[str]:
     return [rng.choice(PREFIXES) + c for c in candidates]
 
 
+def _component_value(row: Any, rng: random.Random) -> str | None:
+    """A search value that the component row matches (or, with a prefix, may not)."""
+    if isinstance(row, TokenRow) and row.code is not None:
+        code = row.code.replace(",", "\\,").replace("|", "\\|").replace("$", "\\$")
+        return f"{row.system}|{code}" if row.system else code
+    if isinstance(row, NumberRow):
+        text = repr(row.value) if row.value != int(row.value) else str(int(row.value))
+        prefix = rng.choice(PREFIXES)
+        return f"{prefix}{text}|{row.system}|{row.code}" if row.system else f"{prefix}{text}"
+    if isinstance(row, DateRow) and row.low > "0001":
+        return rng.choice(PREFIXES) + row.low[:10]
+    if isinstance(row, StringRow):
+        return row.norm[:3].replace(",", "\\,").replace("$", "\\$") or None
+    if isinstance(row, ReferenceRow) and row.type and row.id:
+        return f"{row.type}/{row.id}"
+    return None
+
+
 def _queries(
     code: str, kind: str, rows: list[Any], rng: random.Random
 ) -> Iterator[tuple[str, str]]:
@@ -135,6 +154,10 @@ def _queries(
                     yield code, f"{prefix}{text}|{row.system}|{row.code}"
                 else:
                     yield code, f"{prefix}{text}"
+        elif isinstance(row, CompositeRow):
+            values = [_component_value(part, rng) for part in row.parts]
+            if all(values):
+                yield code, "$".join(v for v in values if v)
         elif isinstance(row, UriRow):
             yield code, row.uri.replace(",", "\\,")
             yield f"{code}:below", row.uri.rsplit("/", 1)[0]
