@@ -10,9 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support.server import running_server
 
 from fhir_server.config import Settings
+from fhir_server.testing import running_server
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FHIR_JSON = "application/fhir+json"

@@ -33,8 +33,8 @@ from fhir_server.search.plan import (
     SortKey,
 )
 from fhir_server.search.registry import SearchParam, compartment_params, lookup
-from fhir_server.search.types import date as date_type
 from fhir_server.search.types import composite, module_for, reference
+from fhir_server.search.types import date as date_type
 from fhir_server.search.values import split_unescaped, unescape
 
 Summary = Literal["true", "text", "data", "count", "false"]

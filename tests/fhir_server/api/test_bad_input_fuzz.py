@@ -16,9 +16,9 @@ import httpx
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
-from support.server import running_server as serve
 
 from fhir_server.config import Settings as ServerSettings
+from fhir_server.testing import running_server as serve
 
 FHIR_JSON = "application/fhir+json"
 JSON = "application/json"

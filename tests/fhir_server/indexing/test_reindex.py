@@ -9,13 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-from support.server import running_server
 
 from fhir_server.cli import main
 from fhir_server.config import Settings
 from fhir_server.indexing.reindex import META_KEY
 from fhir_server.storage.schema import INDEX_TABLES
 from fhir_server.storage.sqlite import SqliteStore
+from fhir_server.testing import running_server
 
 PATIENT = {
     "resourceType": "Patient",

@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-from support.server import running_server
 
 from fhir_server.config import Settings
+from fhir_server.testing import running_server
 
 FHIR_JSON = "application/fhir+json"
 EXAMPLES_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "fhir-r4-examples"

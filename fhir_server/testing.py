@@ -1,4 +1,5 @@
-"""A real server for tests: uvicorn on a free loopback port, in a thread."""
+"""A real server for tests (ours and integrators'): uvicorn on a free loopback port, in a
+thread, with the full application and a real store."""
 
 from __future__ import annotations
 

@@ -1,1 +1,0 @@
-"""Helpers shared by the tests (importable: pytest puts tests/ on sys.path)."""
