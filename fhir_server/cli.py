@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -42,14 +42,22 @@ def _logging(level: str) -> None:
     )
 
 
-def _with_store(database_url: str, base_url: str, work: Callable[[Context], Awaitable[T]]) -> T:
-    """Open the store, run ``work`` with an interaction context, close the store."""
+def _with_store(
+    database_url: str,
+    base_url: str,
+    work: Callable[[Context], Awaitable[T]],
+    *,
+    ensure_indexed: bool = True,
+) -> T:
+    """Open the store (reindexing first if it needs it), run ``work`` with an interaction
+    context, close the store."""
 
     async def run() -> T:
         store: Store = open_store(database_url)
         await store.open()
         try:
-            await ensure_index(store, base_url=base_url)
+            if ensure_indexed:
+                await ensure_index(store, base_url=base_url)
             ctx = Context(store=store, access=AccessContext.open_server(), base_url=base_url)
             return await work(ctx)
         finally:
@@ -246,19 +254,12 @@ def reindex_command(database_url: str, base_url: str, quiet: bool) -> None:
 
     _logging("warning")
 
-    async def run() -> int:
-        store: Store = open_store(database_url)
-        await store.open()
-        try:
-            with tqdm(unit="res", disable=quiet or None, file=sys.stderr) as bar:
-                return await reindex(store, base_url=base_url, on_progress=bar.update)
-        finally:
-            await store.close()
+    async def work(ctx: Context) -> int:
+        store = cast(Store, ctx.store)
+        with tqdm(unit="res", disable=quiet or None, file=sys.stderr) as bar:
+            return await reindex(store, base_url=base_url, on_progress=bar.update)
 
-    try:
-        count = asyncio.run(run())
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+    count = _with_store(database_url, base_url, work, ensure_indexed=False)
     click.echo(f"reindexed {count} resources", err=True)
 
 
