@@ -1,4 +1,5 @@
-"""Resource validation on write: JSON shape per json.html, then the R4B models.
+"""Resource validation on write: JSON shape per json.html, the R4B models, then the codes of
+required bindings.
 
 ``validate_resource`` is the one entry point; the rest of the server never sees the models.
 """
@@ -9,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fhir_server.errors import Unprocessable
-from fhir_server.validation import models, shape
+from fhir_server.validation import bindings, models, shape
 
 __all__ = ["served_types", "validate_resource", "warm_up"]
 
@@ -26,6 +27,8 @@ def validate_resource(resource: Mapping[str, Any]) -> None:
     issues = shape.shape_issues(resource)
     if not issues:
         issues = models.model_issues(resource)
+    if not issues:
+        issues = bindings.binding_issues(resource)
     if issues:
         first = issues[0]
         more = f" (and {len(issues) - 1} more issues)" if len(issues) > 1 else ""
