@@ -59,28 +59,20 @@ async def search(
     bundle = new_bundle("searchset")
     if parsed.total != "none" or parsed.summary == "count":
         bundle["total"] = await ctx.store.count(plan)
-    links = [{"relation": "self", "url": page_url(ctx, path, params)}]
+    used = parsed.used
+    links = [{"relation": "self", "url": page_url(ctx, path, used)}]
     if page is not None:
         backward = plan.cursor is not None and plan.cursor.before
-        has_next = page.last is not None and (not backward or True) and (page.more or backward)
-        has_previous = page.first is not None and (
-            page.more if backward else plan.cursor is not None
-        )
+        # Going forward there is a next page when rows were left over, and a previous one when
+        # this page was reached by a cursor; going backward, the other way round.
+        has_next = page.more if not backward else True
+        has_previous = page.more if backward else plan.cursor is not None
         if has_next and page.last is not None:
-            links.append(
-                {
-                    "relation": "next",
-                    "url": page_url(ctx, path, params, _cursor=encode_cursor(page.last)),
-                }
-            )
+            after = encode_cursor(page.last)
+            links.append({"relation": "next", "url": page_url(ctx, path, used, _cursor=after)})
         if has_previous and page.first is not None:
-            before = replace(page.first, before=True)
-            links.append(
-                {
-                    "relation": "previous",
-                    "url": page_url(ctx, path, params, _cursor=encode_cursor(before)),
-                }
-            )
+            before = encode_cursor(replace(page.first, before=True))
+            links.append({"relation": "previous", "url": page_url(ctx, path, used, _cursor=before)})
     bundle["link"] = links
     entries = [_entry(ctx, v, "match", parsed) for v in matches]
     if parsed.includes and matches:
@@ -116,11 +108,10 @@ def system_types(params: Sequence[tuple[str, str]]) -> list[str]:
 
 def _entry(ctx: Context, version: StoredVersion, mode: str, parsed: ParsedSearch) -> dict[str, Any]:
     resource: Any = embedded(version)
-    if parsed.summary not in (None, "false") or parsed.elements:
+    elements = parsed.elements if mode == "match" else ()  # not for includes (#elements)
+    if parsed.summary not in (None, "false") or elements:
         assert version.body is not None
-        resource = subset(
-            parse_json(version.body), summary=parsed.summary, elements=parsed.elements
-        )
+        resource = subset(parse_json(version.body), summary=parsed.summary, elements=elements)
     return {
         "fullUrl": ctx.url(version.type, version.id),
         "resource": resource,

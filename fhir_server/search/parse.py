@@ -80,6 +80,8 @@ class ParsedSearch:
     elements: tuple[str, ...] = ()
     total: Total = "accurate"
     ignored: tuple[Issue, ...] = ()
+    used: tuple[tuple[str, str], ...] = ()
+    """The parameters the search honoured, for the self link (search.html#conformance)."""
 
 
 def encode_cursor(cursor: Cursor) -> str:
@@ -220,7 +222,10 @@ class Parser:
         summary: Summary | None = None
         elements: tuple[str, ...] = ()
         total: Total = "accurate"
+        used: list[tuple[str, str]] = []
         for name, raw in query:
+            if raw == "" and name not in ("_cursor",):
+                continue  # search.html#errors: empty parameters are ignored
             try:
                 if name == "_count":
                     count = _count(raw, max_count)
@@ -241,9 +246,11 @@ class Parser:
                         raise InvalidSearch("_total must be none, estimate or accurate")
                     total = raw  # type: ignore[assignment]
                 elif name in RESULT_PARAMETERS:
-                    continue
+                    if name not in ("_format", "_pretty", "_type"):
+                        continue
                 else:
                     conditions.append(self.condition(types, name, raw))
+                used.append((name, raw))
             except _Unknown:
                 message = f"unknown search parameter {name!r} for {', '.join(types)}"
                 if self.strict:
@@ -251,6 +258,8 @@ class Parser:
                 ignored.append(Issue(code="not-supported", diagnostics=message, severity="warning"))
             except InvalidSearch as error:
                 raise InvalidSearch(f"search parameter {name!r}: {error.diagnostics}") from None
+        if cursor is not None and len(cursor.values) != len(sort):
+            raise InvalidSearch("the _cursor belongs to a search with another _sort")
         if compartment is not None:
             conditions.append(_compartment(types, *compartment))
         if summary == "count":
@@ -269,6 +278,7 @@ class Parser:
             elements=elements,
             total=total,
             ignored=tuple(ignored),
+            used=tuple(used),
         )
 
 

@@ -423,6 +423,9 @@ def _history_sql(query: HistoryQuery) -> tuple[str, list[Any]]:
 
 
 def _page(plan: SearchPlan, rows: list[Any]) -> SearchPage:
+    """A page from rows fetched with one row of lookahead (``count + 1``)."""
+    more = len(rows) > plan.count
+    rows = rows[: plan.count]
     width = len(plan.sort)
     versions = [
         StoredVersion(
@@ -436,7 +439,6 @@ def _page(plan: SearchPlan, rows: list[Any]) -> SearchPage:
         )
         for row in rows
     ]
-    more = bool(plan.count) and len(rows) == plan.count
     if plan.cursor is not None and plan.cursor.before:
         rows.reverse()
         versions.reverse()

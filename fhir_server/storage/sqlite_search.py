@@ -336,9 +336,9 @@ class Compiler:
         sql = (
             "SELECT m.*, v.method, v.body FROM (" + inner + ") m"
             " JOIN versions v ON v.rid = m.rid AND v.version = m.version"
-            f" WHERE {keyset} ORDER BY {order} LIMIT ?"
+            f" WHERE {keyset} ORDER BY {order} LIMIT ?"  # one more row: is there a next page?
         )
-        return sql, [*sort_args, *base_args, *keyset_args, plan.count]
+        return sql, [*sort_args, *base_args, *keyset_args, plan.count + 1]
 
     def keyset(self, sort: Sequence[SortKey], cursor: Cursor | None) -> Fragment:
         """Rows strictly after (or before) the cursor in (sort keys..., rid) order."""

@@ -24,7 +24,7 @@ PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 
 _VALUE = re.compile(
     r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
-    r"(?:T(?P<H>\d{2})(?::(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.(?P<f>\d+))?)?)?"
+    r"(?:T(?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.(?P<f>\d+))?)?"
     r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
 )
 
@@ -64,8 +64,6 @@ def value_range(value: str) -> tuple[str, str]:
         )
         if g["H"] is None:
             step = timedelta(days=1)
-        elif g["M"] is None:
-            step = timedelta(hours=1)
         elif g["S"] is None:
             step = timedelta(minutes=1)
         elif g["f"] is None:
@@ -90,13 +88,15 @@ def _node_ranges(value: Any) -> list[tuple[str, str]]:
         low = value_range(value["start"])[0] if isinstance(value.get("start"), str) else MIN
         high = value_range(value["end"])[1] if isinstance(value.get("end"), str) else MAX
         return [(low, high)]
-    out: list[tuple[str, str]] = []
-    for event in value.get("event") or []:  # Timing
-        out.extend(_node_ranges(event))
+    parts: list[tuple[str, str]] = []  # Timing: only the outer limits matter (#date)
+    for event in value.get("event") or []:
+        parts.extend(_node_ranges(event))
     repeat = value.get("repeat")
     if isinstance(repeat, dict) and isinstance(repeat.get("boundsPeriod"), dict):
-        out.extend(_node_ranges(repeat["boundsPeriod"]))
-    return out
+        parts.extend(_node_ranges(repeat["boundsPeriod"]))
+    if not parts:
+        return []
+    return [(min(low for low, _ in parts), max(high for _, high in parts))]
 
 
 def extract(key: str, nodes: list[Node], base_url: str) -> list[DateRow]:

@@ -45,6 +45,8 @@ def extract(key: str, nodes: list[Node], base_url: str) -> list[IndexRow]:
                 rows.append(ReferenceRow(key, target[0], target[1], None))
             else:
                 rows.append(ReferenceRow(key, None, None, reference))
+        else:  # identifier or display only: the element is there (for :missing), unresolvable
+            rows.append(ReferenceRow(key, None, None, None))
         identifier: Any = value.get("identifier")
         if isinstance(identifier, dict) and isinstance(identifier.get("value"), str):
             system = identifier.get("system")

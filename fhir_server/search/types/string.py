@@ -1,7 +1,8 @@
 """string parameters: starts-with on folded text by default, ``:exact``, ``:contains``.
 
-Folding: Unicode compatibility decomposition, accents dropped, case folded, runs of white
-space made one space (search.html#string: "case- and accent-insensitive").
+Folding: Unicode compatibility decomposition, accents and punctuation dropped, case folded,
+runs of white space made one space (search.html#string: case- and accent-insensitive,
+punctuation and white space ignored).
 """
 
 from __future__ import annotations
@@ -23,8 +24,13 @@ _PARTS = {
 
 
 def fold(text: str) -> str:
+    """Case, accents and punctuation dropped, white space collapsed (search.html#string)."""
     decomposed = unicodedata.normalize("NFKD", text)
-    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    bare = "".join(
+        ch
+        for ch in decomposed
+        if not unicodedata.combining(ch) and not unicodedata.category(ch).startswith("P")
+    )
     return " ".join(bare.casefold().split())
 
 
