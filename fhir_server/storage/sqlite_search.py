@@ -207,21 +207,71 @@ def _ms(instant: str) -> str:
     return instant[:23] + "Z"
 
 
+_DRIVER_RANK = {
+    "token": 1,
+    "reference": 1,
+    "composite": 1,
+    "uri": 2,
+    "string": 3,
+    "quantity": 4,
+    "number": 4,
+    "date": 4,
+}
+
+
+def driver_rank(c: Condition) -> int | None:
+    """How well ``c`` can drive a query (lower is better); None if it cannot (negations,
+    :missing): it must then filter rows found some other way."""
+    if isinstance(c, IdIn):
+        return 0
+    if isinstance(c, ParamIn):
+        return None if c.negate else _DRIVER_RANK[c.kind]
+    if isinstance(c, Chain):
+        inner = [r for r in map(driver_rank, c.where) if r is not None]
+        return 2 + min(inner) if inner else None
+    if isinstance(c, Has):
+        inner = [r for r in map(driver_rank, c.where) if r is not None]
+        return 3 + min(inner) if inner else None
+    if isinstance(c, AnyOf):
+        ranks = [driver_rank(sub) for sub in c.conditions]
+        return None if None in ranks else 1 + max(r for r in ranks if r is not None)
+    if isinstance(c, LastUpdated):
+        return 5
+    return None
+
+
 class Compiler:
-    """Compiles one plan; ``pid_of`` maps a parameter key to its id (None: never indexed)."""
+    """Compiles one plan; ``pid_of`` maps a parameter key to its id (None: never indexed).
+
+    The most selective condition *drives* the query (``rid IN (...)`` from its index); every
+    other one *filters* the rows it finds (``EXISTS`` on the index rows of that one row), so
+    a narrow search stays narrow however many resources the store holds.
+    """
 
     def __init__(self, pid_of: Callable[[str], int | None]) -> None:
         self.pid_of = pid_of
 
-    def conditions(self, conditions: Sequence[Condition], alias: str) -> Fragment:
+    def where(self, conditions: Sequence[Condition], a: str, types: Fragment) -> Fragment:
+        """``types`` (SQL on ``{a}.type``) and every condition, one of them driving."""
+        ranked = [(driver_rank(c), i) for i, c in enumerate(conditions)]
+        drivable = [(rank, i) for rank, i in ranked if rank is not None]
+        driver = min(drivable)[1] if drivable else None
         parts, args = [], []
-        for condition in conditions:
-            sql, more = self.condition(condition, alias)
+        type_sql, type_args = types
+        # With a driver other than _id/_lastUpdated, the type index would only mislead the
+        # planner into scanning every resource of the type: the unary + keeps it unused.
+        if driver is not None and not isinstance(conditions[driver], IdIn | LastUpdated):
+            type_sql = "+" + type_sql
+        parts.append(type_sql)
+        args.extend(type_args)
+        parts.append(f"{a}.deleted = 0")
+        for i, condition in enumerate(conditions):
+            sql, more = self.condition(condition, a, drive=i == driver)
             parts.append(sql)
             args.extend(more)
-        return (" AND ".join(parts) if parts else "1"), args
+        return " AND ".join(parts), args
 
-    def condition(self, c: Condition, a: str) -> Fragment:
+    def condition(self, c: Condition, a: str, *, drive: bool = False) -> Fragment:
         if isinstance(c, IdIn):
             return f"{a}.id IN ({', '.join('?' * len(c.ids))})", list(c.ids)
         if isinstance(c, LastUpdated):
@@ -239,17 +289,21 @@ class Compiler:
             pid = self.pid_of(c.param)
             if pid is None:
                 return ("1" if c.negate else "0"), []
-            alternatives, args = [], [pid]
+            alternatives, args = [], []
             for p in c.any_of:
                 sql, more = _predicate(c.kind, p)
                 alternatives.append(sql)
                 args.extend(more)
-            inner = (
-                f"SELECT x.rid FROM {TABLES[c.kind]} x WHERE x.pid = ? AND ("
-                + " OR ".join(alternatives)
-                + ")"
+            matching = " OR ".join(alternatives)
+            table = TABLES[c.kind]
+            if drive:
+                inner = f"SELECT x.rid FROM {table} x WHERE x.pid = ? AND ({matching})"
+                return f"{a}.rid IN ({inner})", [pid, *args]
+            exists = (
+                f"EXISTS (SELECT 1 FROM {table} x INDEXED BY {table}_rid"
+                f" WHERE x.rid = {a}.rid AND x.pid = ? AND ({matching}))"
             )
-            return f"{a}.rid {'NOT IN' if c.negate else 'IN'} ({inner})", args
+            return (f"NOT {exists}" if c.negate else exists), [pid, *args]
         if isinstance(c, Missing):
             pid = self.pid_of(c.param)
             if pid is None:
@@ -263,11 +317,19 @@ class Compiler:
             if pid is None:
                 return "0", []
             t = a + "t"
-            inner, args = self.conditions(c.where, t)
+            if drive:  # the targets first, then who points at them
+                inner, args = self.where(c.where, t, (f"{t}.type = ?", [c.target_type]))
+                sql = (
+                    f"{a}.rid IN (SELECT x.rid FROM resources {t} CROSS JOIN idx_reference x"
+                    f" WHERE {inner} AND x.pid = ? AND x.id = {t}.id AND x.type = {t}.type)"
+                )
+                return sql, [*args, pid]
+            inner, args = self.filters(c.where, t)
             sql = (
-                f"{a}.rid IN (SELECT x.rid FROM idx_reference x"
+                f"EXISTS (SELECT 1 FROM idx_reference x INDEXED BY idx_reference_rid"
                 f" JOIN resources {t} ON {t}.type = x.type AND {t}.id = x.id"
-                f" WHERE x.pid = ? AND x.type = ? AND {t}.deleted = 0 AND {inner})"
+                f" WHERE x.rid = {a}.rid AND x.pid = ? AND x.type = ? AND {t}.deleted = 0"
+                f" AND {inner})"
             )
             return sql, [pid, c.target_type, *args]
         if isinstance(c, Has):
@@ -275,7 +337,15 @@ class Compiler:
             if pid is None:
                 return "0", []
             s = a + "s"
-            inner, args = self.conditions(c.where, s)
+            if drive:  # the referring resources first, then what they point at
+                inner, args = self.where(c.where, s, (f"{s}.type = ?", [c.source_type]))
+                sql = (
+                    f"({a}.type, {a}.id) IN (SELECT x.type, x.id FROM resources {s}"
+                    f" CROSS JOIN idx_reference x WHERE {inner} AND x.rid = {s}.rid"
+                    " AND x.pid = ?)"
+                )
+                return sql, [*args, pid]
+            inner, args = self.filters(c.where, s)
             sql = (
                 f"EXISTS (SELECT 1 FROM idx_reference x JOIN resources {s} ON {s}.rid = x.rid"
                 f" WHERE x.pid = ? AND x.id = {a}.id AND x.type = {a}.type"
@@ -285,11 +355,20 @@ class Compiler:
         if isinstance(c, AnyOf):
             parts, args = [], []
             for sub in c.conditions:
-                sql, more = self.condition(sub, a)
+                sql, more = self.condition(sub, a, drive=drive)
                 parts.append(sql)
                 args.extend(more)
             return "(" + (" OR ".join(parts) or "0") + ")", args
         raise TypeError(f"unsupported condition {c!r}")  # pragma: no cover
+
+    def filters(self, conditions: Sequence[Condition], a: str) -> Fragment:
+        """Every condition as a filter on one known row ``a``."""
+        parts, args = [], []
+        for condition in conditions:
+            sql, more = self.condition(condition, a)
+            parts.append(sql)
+            args.extend(more)
+        return (" AND ".join(parts) if parts else "1"), args
 
     def sort_key(self, key: SortKey) -> Fragment:
         """The expression a key sorts by, with missing values sorting last either way."""
@@ -307,17 +386,16 @@ class Compiler:
         ascending_column, descending_column = _SORT_COLUMN[key.kind]
         column = descending_column if key.descending else ascending_column
         aggregate = "max" if key.descending else "min"
+        table = TABLES[key.kind]
         sql = (
-            f"COALESCE((SELECT {aggregate}(x.{column}) FROM {TABLES[key.kind]} x"
+            f"COALESCE((SELECT {aggregate}(x.{column}) FROM {table} x INDEXED BY {table}_rid"
             " WHERE x.rid = r.rid AND x.pid = ?), ?)"
         )
         return sql, [pid, missing]
 
     def search(self, plan: SearchPlan, *, count_only: bool = False) -> Fragment:
-        types = f"r.type IN ({', '.join('?' * len(plan.types))})"
-        where, where_args = self.conditions(plan.conditions, "r")
-        base_where = f"{types} AND r.deleted = 0 AND {where}"
-        base_args = [*plan.types, *where_args]
+        types = (f"r.type IN ({', '.join('?' * len(plan.types))})", list(plan.types))
+        base_where, base_args = self.where(plan.conditions, "r", types)
         if count_only:
             return f"SELECT count(*) FROM resources r WHERE {base_where}", base_args
         sort_sql, sort_args = [], []
