@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 
 _DATETIME = re.compile(
     r"^(?P<y>\d{4})(-(?P<m>\d{2})(-(?P<d>\d{2})"
@@ -52,7 +53,9 @@ def parse_instant(value: str) -> datetime:
     )
 
 
+@lru_cache(maxsize=8192)
 def http_date(instant: str) -> str:
-    """An RFC 9110 HTTP-date (Last-Modified) for a stored FHIR instant."""
+    """An RFC 9110 HTTP-date (Last-Modified) for a stored FHIR instant (cached: reads of the
+    same version ask again and again)."""
     moment = parse_instant(instant)
     return moment.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
