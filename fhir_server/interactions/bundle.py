@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote
@@ -21,6 +20,7 @@ from urllib.parse import unquote
 import orjson
 
 from fhir_server.errors import BadRequest, FhirError, MethodNotAllowed, NotFound
+from fhir_server.ids import new_id
 from fhir_server.interactions.bundles import embedded, new_bundle, status_line
 from fhir_server.interactions.capabilities import capabilities
 from fhir_server.interactions.common import check_type, conditional_matches, etag, query_of
@@ -336,7 +336,7 @@ async def _assign_identities(tx: Context, entries: list[Entry]) -> dict[str, str
             if len(matches) == 1:
                 mapping[entry.full_url] = f"{type}/{matches[0].id}"
                 continue
-        entry.assigned_id = str(uuid.uuid4())
+        entry.assigned_id = new_id()
         if entry.method == "PUT":
             entry.resource = {**resource, "id": entry.assigned_id}
         mapping[entry.full_url] = f"{type}/{entry.assigned_id}"

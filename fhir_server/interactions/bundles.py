@@ -6,7 +6,6 @@ Spec: https://hl7.org/fhir/R4/bundle.html and https://hl7.org/fhir/R4/http.html#
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
@@ -14,6 +13,7 @@ from urllib.parse import urlencode
 import orjson
 
 from fhir_server.clock import now_instant
+from fhir_server.ids import new_id
 from fhir_server.interactions.context import Context
 from fhir_server.storage import StoredVersion
 
@@ -48,7 +48,7 @@ def embedded(version: StoredVersion) -> orjson.Fragment:
 def new_bundle(type: str) -> dict[str, Any]:
     return {
         "resourceType": "Bundle",
-        "id": str(uuid.uuid4()),
+        "id": new_id(),
         "meta": {"lastUpdated": now_instant()},
         "type": type,
     }

@@ -3,10 +3,10 @@ conditional create with If-None-Exist (http.html#ccreate)."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fhir_server.errors import PreconditionFailed
+from fhir_server.ids import new_id
 from fhir_server.interactions.common import (
     check_body_type,
     check_type,
@@ -41,12 +41,12 @@ async def create(
             )
         if matches:
             return Outcome(status=200, version=matches[0])
-    new_id = id or str(uuid.uuid4())
+    assigned = id or new_id()
     stored = await write_version(
-        ctx, type=type, id=new_id, resource=resource, current=None, method="POST"
+        ctx, type=type, id=assigned, resource=resource, current=None, method="POST"
     )
     return Outcome(
         status=201,
         version=stored,
-        location=ctx.url(type, new_id, "_history", str(stored.version)),
+        location=ctx.url(type, assigned, "_history", str(stored.version)),
     )

@@ -4,10 +4,10 @@ update-as-create, and conditional update ``PUT [base]/[type]?criteria`` (http.ht
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fhir_server.errors import BadRequest, Conflict, PreconditionFailed
+from fhir_server.ids import new_id
 from fhir_server.interactions.common import (
     check_body_type,
     check_if_match,
@@ -76,8 +76,8 @@ async def conditional_update(
             ctx, type=type, id=found.id, resource={**resource, "id": found.id}, pre=pre
         )
     if body_id is None:
-        new_id = str(uuid.uuid4())
-        return await update(ctx, type=type, id=new_id, resource={**resource, "id": new_id}, pre=pre)
+        fresh = new_id()
+        return await update(ctx, type=type, id=fresh, resource={**resource, "id": fresh}, pre=pre)
     if not isinstance(body_id, str):
         raise BadRequest("the body's id must be a string", expression=(f"{type}.id",))
     existing = await ctx.current(type, body_id)

@@ -23,8 +23,15 @@ _PARTS = {
 }
 
 
+_ASCII_PUNCTUATION = str.maketrans(
+    "", "", "".join(chr(c) for c in range(128) if unicodedata.category(chr(c)).startswith("P"))
+)
+
+
 def fold(text: str) -> str:
     """Case, accents and punctuation dropped, white space collapsed (search.html#string)."""
+    if text.isascii():  # the common case, without per-character Unicode look-ups
+        return " ".join(text.translate(_ASCII_PUNCTUATION).lower().split())
     decomposed = unicodedata.normalize("NFKD", text)
     bare = "".join(
         ch
