@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench bench-search clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need Python 3.11 ($(PYTHON)) on PATH"; exit 1; }
@@ -32,8 +32,13 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
+## make bench: CRUD throughput against a bare Starlette + SQLite ceiling (bench/README.md)
 bench: $(STAMP)
 	$(BIN)/python bench/crud.py
+
+## make bench-search: portal searches at 10k and 1M resources
+bench-search: $(STAMP)
+	$(BIN)/python bench/search.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache *.egg-info
