@@ -58,7 +58,9 @@ async def search(
     matches = page.versions if page else []
     bundle = new_bundle("searchset")
     if parsed.total != "none" or parsed.summary == "count":
-        bundle["total"] = await ctx.store.count(plan)
+        # A first page that holds every match already knows the total.
+        whole = page is not None and plan.cursor is None and not page.more
+        bundle["total"] = len(matches) if whole else await ctx.store.count(plan)
     used = parsed.used
     links = [{"relation": "self", "url": page_url(ctx, path, used)}]
     if page is not None:

@@ -9,7 +9,7 @@ missing values last, and paging is keyset (the last row's sort values and rid), 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from fhir_server.search.plan import (
     AnyOf,
@@ -120,7 +120,8 @@ def date_sql(prefix: str, low: str, high: str, s_low: str, s_high: str) -> Fragm
     """The prefix rule of date.range_matches on columns ``low``/``high``."""
     contained = f"({low} >= ? AND {high} <= ?)"
     rules: dict[str, Fragment] = {
-        "eq": (contained, [s_low, s_high]),
+        # low <= high, so "contained" implies low <= s_high: saying so bounds the index range.
+        "eq": (f"({low} >= ? AND {low} <= ? AND {high} <= ?)", [s_low, s_high, s_high]),
         "ne": (f"NOT {contained}", [s_low, s_high]),
         "gt": (f"{high} > ?", [s_high]),
         "lt": (f"{low} < ?", [s_low]),
@@ -219,6 +220,10 @@ _DRIVER_RANK = {
 }
 
 
+_RANGE_RANK = 2
+"""Driver ranks from here on are ranges, not exact codes or references."""
+
+
 def driver_rank(c: Condition) -> int | None:
     """How well ``c`` can drive a query (lower is better); None if it cannot (negations,
     :missing): it must then filter rows found some other way."""
@@ -252,24 +257,62 @@ class Compiler:
         self.pid_of = pid_of
 
     def where(self, conditions: Sequence[Condition], a: str, types: Fragment) -> Fragment:
-        """``types`` (SQL on ``{a}.type``) and every condition, one of them driving."""
+        """``types`` (SQL on ``{a}.type``) and every condition, one of them driving.
+
+        When the best driver is only a range (string, date, number, quantity, uri), every
+        such range drives together: their index scans are intersected before any resource
+        row is read (``Patient?name=smi&birthdate=1980``).
+        """
         ranked = [(driver_rank(c), i) for i, c in enumerate(conditions)]
         drivable = [(rank, i) for rank, i in ranked if rank is not None]
         driver = min(drivable)[1] if drivable else None
+        ranges = [
+            i for rank, i in drivable if rank >= _RANGE_RANK and isinstance(conditions[i], ParamIn)
+        ]
+        if driver is not None and len(ranges) > 1 and driver in ranges:
+            drivers = set(ranges)
+        else:
+            drivers = set() if driver is None else {driver}
         parts, args = [], []
         type_sql, type_args = types
         # With a driver other than _id/_lastUpdated, the type index would only mislead the
         # planner into scanning every resource of the type: the unary + keeps it unused.
-        if driver is not None and not isinstance(conditions[driver], IdIn | LastUpdated):
+        if drivers and not any(isinstance(conditions[i], IdIn | LastUpdated) for i in drivers):
             type_sql = "+" + type_sql
         parts.append(type_sql)
         args.extend(type_args)
         parts.append(f"{a}.deleted = 0")
+        if len(drivers) > 1:
+            selects, more = [], []
+            for i in sorted(drivers):
+                sql, sub_args = self.index_scan(cast(ParamIn, conditions[i]))
+                selects.append(sql)
+                more.extend(sub_args)
+            parts.append(f"{a}.rid IN (" + " INTERSECT ".join(selects) + ")")
+            args.extend(more)
         for i, condition in enumerate(conditions):
-            sql, more = self.condition(condition, a, drive=i == driver)
+            if len(drivers) > 1 and i in drivers:
+                continue
+            sql, more = self.condition(condition, a, drive=i in drivers)
             parts.append(sql)
             args.extend(more)
         return " AND ".join(parts), args
+
+    def index_scan(self, c: ParamIn) -> Fragment:
+        """The rids whose index rows match ``c``, from its index alone."""
+        pid = self.pid_of(c.param)
+        if pid is None:
+            return "SELECT NULL WHERE 0", []
+        alternatives, args = [], []
+        for p in c.any_of:
+            sql, more = _predicate(c.kind, p)
+            alternatives.append(sql)
+            args.extend(more)
+        matching = " OR ".join(alternatives)
+        return f"SELECT x.rid FROM {TABLES[c.kind]} x WHERE x.pid = ? AND ({matching})", [
+            pid,
+            *args,
+        ]
 
     def condition(self, c: Condition, a: str, *, drive: bool = False) -> Fragment:
         if isinstance(c, IdIn):
@@ -297,8 +340,8 @@ class Compiler:
             matching = " OR ".join(alternatives)
             table = TABLES[c.kind]
             if drive:
-                inner = f"SELECT x.rid FROM {table} x WHERE x.pid = ? AND ({matching})"
-                return f"{a}.rid IN ({inner})", [pid, *args]
+                inner, inner_args = self.index_scan(c)
+                return f"{a}.rid IN ({inner})", inner_args
             exists = (
                 f"EXISTS (SELECT 1 FROM {table} x INDEXED BY {table}_rid"
                 f" WHERE x.rid = {a}.rid AND x.pid = ? AND ({matching}))"
