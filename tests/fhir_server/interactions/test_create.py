@@ -11,7 +11,6 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
-import pytest
 
 FHIR_JSON = "application/fhir+json"
 SEND = {"content-type": FHIR_JSON}
