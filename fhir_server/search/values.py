@@ -5,6 +5,8 @@ Spec: https://hl7.org/fhir/R4/search.html#escaping
 
 from __future__ import annotations
 
+from fhir_server.errors import InvalidSearch
+
 
 def split_unescaped(value: str, sep: str) -> list[str]:
     """Split at ``sep`` not preceded by a backslash; keep escapes for the next split."""
@@ -26,9 +28,15 @@ def split_unescaped(value: str, sep: str) -> list[str]:
 
 
 def unescape(value: str) -> str:
+    """The value with ``\\\\ \\, \\| \\$`` escapes resolved; any other backslash is an
+    error (search.html#escaping: ``xx\\xx`` is illegal)."""
     out, i = [], 0
     while i < len(value):
-        if value[i] == "\\" and i + 1 < len(value) and value[i + 1] in "\\,|$":
+        if value[i] == "\\":
+            if i + 1 >= len(value) or value[i + 1] not in "\\,|$":
+                raise InvalidSearch(
+                    f"{value!r} has an illegal escape: a backslash escapes only \\\\ , | or $"
+                )
             out.append(value[i + 1])
             i += 2
         else:

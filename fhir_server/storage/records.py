@@ -79,13 +79,19 @@ class DateRow:
 
 @dataclass(frozen=True, slots=True)
 class NumberRow:
-    """A number, or a quantity's value with its ``system``/``code`` and ``unit``."""
+    """A number, or a quantity's value with its ``system``/``code`` and ``unit``. A Range
+    is one row from ``value`` (its low) to ``high``; ``high`` is None for a single value."""
 
     param: str
     value: float
     system: str | None = None
     code: str | None = None
     unit: str | None = None
+    high: float | None = None
+
+    @property
+    def top(self) -> float:
+        return self.value if self.high is None else self.high
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,6 +84,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX idx_composite_value ON idx_composite (pid, k1_b, k1_a);
     CREATE INDEX idx_composite_rid ON idx_composite (rid, pid);
     """,
+    # 3 -> 4: a Range is one number row from value (low) to high.
+    """
+    ALTER TABLE idx_number ADD COLUMN high REAL;
+    """,
 )
 
 INDEX_TABLES = (

@@ -68,8 +68,8 @@ _INSERT = {
     TokenRow: "INSERT INTO idx_token (rid, pid, system, code) VALUES (?, ?, ?, ?)",
     ReferenceRow: "INSERT INTO idx_reference (rid, pid, type, id, url) VALUES (?, ?, ?, ?, ?)",
     DateRow: "INSERT INTO idx_date (rid, pid, low, high) VALUES (?, ?, ?, ?)",
-    NumberRow: "INSERT INTO idx_number (rid, pid, value, system, code, unit)"
-    " VALUES (?, ?, ?, ?, ?, ?)",
+    NumberRow: "INSERT INTO idx_number (rid, pid, value, system, code, unit, high)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)",
     UriRow: "INSERT INTO idx_uri (rid, pid, uri) VALUES (?, ?, ?)",
     CompositeRow: "INSERT INTO idx_composite VALUES (" + ", ".join("?" * 17) + ")",
 }
@@ -222,7 +222,8 @@ def _composite_values(row: CompositeRow) -> tuple[Any, ...]:
         if part is not None:
             layout = COMPONENT_COLUMNS[_KIND_OF_ROW[type(part)]]
             for name, column in layout.items():
-                slots[column] = getattr(part, name)
+                if name != "top":  # a composite keeps one number per component
+                    slots[column] = getattr(part, name)
         out.extend(slots.values())
     return tuple(out)
 

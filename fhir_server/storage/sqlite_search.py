@@ -51,8 +51,8 @@ _SORT_COLUMN = {
     "token": ("code", "code"),
     "reference": ("id", "id"),
     "date": ("low", "high"),
-    "number": ("value", "value"),
-    "quantity": ("value", "value"),
+    "number": ("value", "COALESCE(x.high, x.value)"),
+    "quantity": ("value", "COALESCE(x.high, x.value)"),
     "uri": ("uri", "uri"),
 }
 _NUMERIC = frozenset({"number", "quantity"})
@@ -65,6 +65,8 @@ Column = Callable[[str], str]
 
 
 def _plain(name: str) -> str:
+    if name == "top":  # a number row's upper end: its high when a Range, else its value
+        return "COALESCE(x.high, x.value)"
     return f"x.{name}"
 
 
@@ -73,8 +75,8 @@ COMPONENT_COLUMNS: dict[str, dict[str, str]] = {
     "token": {"system": "a", "code": "b"},
     "reference": {"type": "a", "id": "b", "url": "lo"},
     "date": {"low": "lo", "high": "hi"},
-    "number": {"value": "n", "system": "a", "code": "b", "unit": "hi"},
-    "quantity": {"value": "n", "system": "a", "code": "b", "unit": "hi"},
+    "number": {"value": "n", "top": "n", "system": "a", "code": "b", "unit": "hi"},
+    "quantity": {"value": "n", "top": "n", "system": "a", "code": "b", "unit": "hi"},
     "uri": {"uri": "a"},
 }
 """Where each component of a composite row keeps its values in ``idx_composite``."""
@@ -140,17 +142,22 @@ def _date(p: DateMatch, c: Column) -> Fragment:
 
 
 def _number(p: NumberMatch, c: Column, *, quantity: bool) -> Fragment:
-    value = c("value")
+    """number.range_matches on columns: ``value`` is the low end, ``high`` (when a Range)
+    the top."""
+    low = c("value")
+    high = c("top")
+    slack = abs(p.value) * 0.1
     rules: dict[str, Fragment] = {
-        "eq": (f"({value} >= ? AND {value} < ?)", [p.low, p.high]),
-        "ne": (f"NOT ({value} >= ? AND {value} < ?)", [p.low, p.high]),
-        "gt": (f"{value} > ?", [p.value]),
-        "sa": (f"{value} > ?", [p.value]),
-        "lt": (f"{value} < ?", [p.value]),
-        "eb": (f"{value} < ?", [p.value]),
-        "ge": (f"{value} >= ?", [p.value]),
-        "le": (f"{value} <= ?", [p.value]),
-        "ap": (f"abs({value} - ?) <= ?", [p.value, abs(p.value) * 0.1]),
+        # low <= high, so high < s_high bounds low too: said for the index.
+        "eq": (f"({low} >= ? AND {low} < ? AND {high} < ?)", [p.low, p.high, p.high]),
+        "ne": (f"NOT ({low} >= ? AND {high} < ?)", [p.low, p.high]),
+        "gt": (f"{high} > ?", [p.value]),
+        "sa": (f"{low} > ?", [p.value]),
+        "lt": (f"{low} < ?", [p.value]),
+        "eb": (f"{high} < ?", [p.value]),
+        "ge": (f"{high} >= ?", [p.value]),
+        "le": (f"{low} <= ?", [p.value]),
+        "ap": (f"({low} <= ? AND {high} >= ?)", [p.value + slack, p.value - slack]),
     }
     sql, args = rules[p.prefix]
     if quantity and p.system is not None:
@@ -431,7 +438,8 @@ class Compiler:
         aggregate = "max" if key.descending else "min"
         table = TABLES[key.kind]
         sql = (
-            f"COALESCE((SELECT {aggregate}(x.{column}) FROM {table} x INDEXED BY {table}_rid"
+            f"COALESCE((SELECT {aggregate}({column if '(' in column else 'x.' + column})"
+            f" FROM {table} x INDEXED BY {table}_rid"
             " WHERE x.rid = r.rid AND x.pid = ?), ?)"
         )
         return sql, [pid, missing]

@@ -9,6 +9,7 @@ Spec: https://hl7.org/fhir/R4/search.html#composite
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from functools import cache
 from typing import Any, cast
 
@@ -56,6 +57,13 @@ def components(key: str) -> tuple[tuple[Kind, str, Any], ...]:
     return tuple(out)
 
 
+def _single(row: ComponentRow) -> ComponentRow:
+    """A component keeps one number: a Range component counts as its low end."""
+    if isinstance(row, NumberRow) and row.high is not None:
+        return replace(row, high=None)
+    return row
+
+
 def extract(key: str, nodes: list[Node], base_url: str) -> list[CompositeRow]:
     from fhir_server.search.types import module_for
 
@@ -67,7 +75,7 @@ def extract(key: str, nodes: list[Node], base_url: str) -> list[CompositeRow]:
             found = module_for(kind).extract(component_key, accessor(node), base_url)
             per_component.append(
                 [
-                    cast(ComponentRow, r)
+                    _single(cast(ComponentRow, r))
                     for r in found
                     if r.param == component_key and isinstance(r, _PRIMARY[kind])
                 ]

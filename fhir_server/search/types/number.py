@@ -56,24 +56,31 @@ def parse(key: str, modifier: str | None, raw: str) -> ParamIn:
     return ParamIn(key, "number", tuple(number(unescape(v)) for v in split_unescaped(raw, ",")))
 
 
-def value_matches(value: float, predicate: NumberMatch) -> bool:
+def range_matches(low: float, high: float, predicate: NumberMatch) -> bool:
+    """A target from ``low`` to ``high`` (equal for a single value) against the search value
+    (search.html#prefix: eq means the search range contains the target's)."""
     p, v = predicate.prefix, predicate.value
     if p == "eq":
-        return predicate.low <= value < predicate.high
+        return predicate.low <= low and high < predicate.high
     if p == "ne":
-        return not predicate.low <= value < predicate.high
-    if p in ("gt", "sa"):
-        return value > v
-    if p in ("lt", "eb"):
-        return value < v
+        return not (predicate.low <= low and high < predicate.high)
+    if p == "gt":
+        return high > v
+    if p == "sa":
+        return low > v
+    if p == "lt":
+        return low < v
+    if p == "eb":
+        return high < v
     if p == "ge":
-        return value >= v
+        return high >= v
     if p == "le":
-        return value <= v
+        return low <= v
     if p == "ap":
-        return abs(value - v) <= abs(v) * 0.1
+        slack = abs(v) * 0.1
+        return low <= v + slack and high >= v - slack
     raise ValueError(p)
 
 
 def matches(row: NumberRow, predicate: NumberMatch) -> bool:
-    return value_matches(row.value, predicate)
+    return range_matches(row.value, row.top, predicate)

@@ -14,7 +14,7 @@ from typing import Any
 from fhir_server.errors import InvalidSearch
 from fhir_server.search.fhirpath import Node
 from fhir_server.search.plan import NumberMatch, ParamIn
-from fhir_server.search.types.number import number, value_matches
+from fhir_server.search.types.number import number, range_matches
 from fhir_server.search.values import split_unescaped, unescape
 from fhir_server.storage.records import NumberRow
 
@@ -42,8 +42,18 @@ def _row(key: str, value: Any) -> NumberRow | None:
 def extract(key: str, nodes: list[Node], base_url: str) -> list[NumberRow]:
     rows: list[NumberRow] = []
     for value, _ in nodes:
-        if isinstance(value, dict) and ("low" in value or "high" in value):  # Range
-            rows.extend(r for r in (_row(key, value.get("low")), _row(key, value.get("high"))) if r)
+        if isinstance(value, dict) and ("low" in value or "high" in value):  # Range: one row
+            low, high = _row(key, value.get("low")), _row(key, value.get("high"))
+            if low is not None or high is not None:
+                unit_of = low or high
+                assert unit_of is not None
+                rows.append(
+                    replace(
+                        unit_of,
+                        value=low.value if low else -1e308,
+                        high=high.value if high else 1e308,
+                    )
+                )
         else:
             row = _row(key, value)
             if row is not None:
@@ -75,4 +85,4 @@ def matches(row: NumberRow, predicate: NumberMatch) -> bool:
             return False
     elif predicate.code is not None and predicate.code not in (row.code, row.unit):
         return False
-    return value_matches(row.value, predicate)
+    return range_matches(row.value, row.top, predicate)

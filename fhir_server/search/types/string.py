@@ -62,11 +62,14 @@ def _strings(value: Any, type_name: str | None) -> Iterable[str]:
 
 def extract(key: str, nodes: list[Node], base_url: str) -> list[StringRow]:
     rows = []
+    family = key.endswith(".family")
     for value, type_name in nodes:
         for text in _strings(value, type_name):
             folded = fold(text)
             if folded:
                 rows.append(StringRow(key, folded, text))
+            if family and " " in folded:  # each part of a family name is searchable (#string)
+                rows.extend(StringRow(key, part, text) for part in folded.split(" ")[1:])
     return rows
 
 

@@ -208,7 +208,6 @@ def test_token_with_two_bars_is_rejected(fhir: Any) -> None:
     rejected(fhir, "identifier", "a|b|c")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (SHOULD): an illegal escape is taken literally")
 def test_illegal_escape_is_rejected(fhir: Any) -> None:
     """search.html#escaping: "The parameter value xx\\xx is illegal"; syntactically incorrect
     content SHOULD be an error."""

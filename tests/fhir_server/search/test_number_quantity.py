@@ -256,10 +256,6 @@ def test_quantity_on_a_range_overlapping_above(fhir: Any) -> None:
     assert fhir.ids("Condition", {"onset-age": f"lt15|{UCUM}|a"}) == {"age-10", "age-10-to-20"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a Range target is indexed as two separate values, so eq matches one end",
-)
 def test_eq_does_not_match_a_range_it_does_not_contain(fhir: Any) -> None:
     """search.html#prefix: eq means "the range of the search value fully contains the range
     of the target value"; "If the target value is a Range ... then the target is explicitly a

@@ -83,10 +83,6 @@ def test_punctuated_value_matches_itself(fhir: Any) -> None:
     assert fhir.ids("Patient", {"family": "o'brien"}) == {"obrien"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (SHOULD): parts of a family name are not searched independently",
-)
 def test_each_part_of_a_family_name_is_searched(fhir: Any) -> None:
     """search.html#string: 'searching either "Carreno" or "Quinones" should match a family
     name of "Carreno Quinones"'."""

@@ -365,3 +365,26 @@ async def test_writes_outside_wait_for_a_transaction_and_then_land(store: Store)
         assert not outside.done()
     await outside
     assert await store.read("Patient", "outside") is not None
+
+
+async def test_a_range_is_one_number_row_from_low_to_high(store: Store) -> None:
+    from fhir_server.search.plan import NumberMatch
+    from fhir_server.storage.records import NumberRow
+
+    age = NumberRow("Condition.onset-age", 10.0, "http://unitsofmeasure.org", "a", "a", 20.0)
+    await store.write([put("range", 1, type="Condition", index=(age,))])
+
+    async def found(prefix: str, value: float) -> bool:
+        match = NumberMatch(prefix, value, value - 0.5, value + 0.5)  # type: ignore[arg-type]
+        plan = SearchPlan(
+            types=("Condition",),
+            conditions=(ParamIn("Condition.onset-age", "quantity", (match,)),),
+        )
+        return bool((await store.search(plan)).versions)
+
+    assert not await found("eq", 10)  # [9.5, 10.5) does not contain [10, 20]
+    assert await found("gt", 15)  # the range above 15 overlaps it
+    assert not await found("sa", 15)  # but it does not start after 15
+    assert await found("lt", 15)
+    assert not await found("eb", 15)
+    assert not await found("gt", 20)
