@@ -88,6 +88,22 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE idx_number ADD COLUMN high REAL;
     """,
+    # 4 -> 5: the value indexes carry rid, so a search that starts from one reads the index
+    # alone (and intersections of two never touch the tables).
+    """
+    DROP INDEX idx_string_value;
+    CREATE INDEX idx_string_value ON idx_string (pid, norm, rid);
+    DROP INDEX idx_token_value;
+    CREATE INDEX idx_token_value ON idx_token (pid, code, system, rid);
+    DROP INDEX idx_reference_target;
+    CREATE INDEX idx_reference_target ON idx_reference (pid, id, type, rid);
+    DROP INDEX idx_date_low;
+    CREATE INDEX idx_date_low ON idx_date (pid, low, high, rid);
+    DROP INDEX idx_number_value;
+    CREATE INDEX idx_number_value ON idx_number (pid, value, rid);
+    DROP INDEX idx_uri_value;
+    CREATE INDEX idx_uri_value ON idx_uri (pid, uri, rid);
+    """,
 )
 
 INDEX_TABLES = (
