@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from fhir_server.errors import InvalidSearch
 from fhir_server.interactions.bundles import embedded, new_bundle, page_url
 from fhir_server.interactions.common import check_type
 from fhir_server.interactions.context import Context, Outcome
@@ -54,6 +55,7 @@ async def search(
         compartment=compartment,
     )
     plan = parsed.plan
+    await _reject_ambiguous_ids(ctx, plan)
     page = await ctx.store.search(plan) if plan.count else None
     matches = page.versions if page else []
     bundle = new_bundle("searchset")
@@ -93,6 +95,28 @@ async def search(
     if entries:
         bundle["entry"] = entries
     return Outcome(status=200, body=bundle)
+
+
+async def _reject_ambiguous_ids(ctx: Context, plan: SearchPlan) -> None:
+    """A bare id on a reference parameter with several target types must name one resource
+    (search.html#reference: servers SHOULD reject one that names resources of several types)."""
+    for condition in plan.conditions:
+        if not isinstance(condition, ParamIn) or condition.kind != "reference":
+            continue
+        base, _, code = condition.param.partition(".")
+        param = lookup(base, code)
+        if param is None or len(param.targets) < 2:
+            continue
+        for match in condition.any_of:
+            if isinstance(match, ReferenceMatch) and match.type is None and match.id:
+                types = tuple(t for t in param.targets if t in served_types())
+                probe = SearchPlan(types=types, conditions=(IdIn((match.id,)),), count=len(types))
+                found = {v.type for v in (await ctx.store.search(probe)).versions}
+                if len(found) > 1:
+                    raise InvalidSearch(
+                        f"{code}={match.id} could be {' or '.join(sorted(found))}/{match.id};"
+                        f" write {code}=[type]/{match.id} or {code}:[type]={match.id}"
+                    )
 
 
 def compartment_types() -> list[str]:

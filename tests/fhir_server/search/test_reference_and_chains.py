@@ -142,10 +142,6 @@ def test_type_modifier(fhir: Any) -> None:
     assert fhir.ids("Observation", {"subject": "Group/shared"}) == {"shared-group"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (SHOULD): a bare id that names resources of several types is not rejected",
-)
 def test_bare_id_of_several_types_is_rejected(fhir: Any) -> None:
     """search.html#reference: "Servers SHOULD reject a search where the logical id refers to
     more than one matching resource across different types" (Patient/shared, Group/shared)."""
