@@ -33,6 +33,17 @@ database_option = click.option(
     help="Where the data lives: sqlite:///path/to/file.db (created if missing).",
 )
 
+base_url_option = click.option(
+    "--base-url",
+    envvar="MHS_FHIR_BASE_URL",
+    show_envvar=True,
+    default="http://127.0.0.1:8080/fhir",
+    show_default=True,
+    help="The server's public base URL: references under it are local ones, and fullUrls in"
+    " transactions are read against it.",
+)
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+
 
 def _logging(level: str) -> None:
     logging.basicConfig(
@@ -188,15 +199,8 @@ def _load_demo(settings: Settings) -> None:
     "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @database_option
-@click.option(
-    "--base-url",
-    envvar="MHS_FHIR_BASE_URL",
-    show_envvar=True,
-    default="http://127.0.0.1:8080/fhir",
-    show_default=True,
-    help="The server's public base URL (fullUrls in transactions are read against it).",
-)
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@base_url_option
+@quiet_option
 def load(files: tuple[Path, ...], database_url: str, base_url: str, quiet: bool) -> None:
     """Load FHIR JSON files into the store, through the same write path as the API.
 
@@ -233,15 +237,8 @@ def load(files: tuple[Path, ...], database_url: str, base_url: str, quiet: bool)
 
 @main.command(name="reindex")
 @database_option
-@click.option(
-    "--base-url",
-    envvar="MHS_FHIR_BASE_URL",
-    show_envvar=True,
-    default="http://127.0.0.1:8080/fhir",
-    show_default=True,
-    help="The server's public base URL (references under it are local).",
-)
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@base_url_option
+@quiet_option
 def reindex_command(database_url: str, base_url: str, quiet: bool) -> None:
     """Rebuild every search index row from the stored resources.
 

@@ -210,6 +210,16 @@ def _predicate(kind: str, p: Predicate, c: Column = _plain) -> Fragment:
     raise TypeError(f"unsupported predicate {p!r}")  # pragma: no cover
 
 
+def _any_of(c: ParamIn) -> Fragment:
+    """An index row (alias ``x``) matching one of the condition's predicates."""
+    alternatives, args = [], []
+    for p in c.any_of:
+        sql, more = _predicate(c.kind, p)
+        alternatives.append(sql)
+        args.extend(more)
+    return " OR ".join(alternatives), args
+
+
 def _ms(instant: str) -> str:
     """A search bound (microseconds) at the millisecond precision of meta.lastUpdated."""
     return instant[:23] + "Z"
@@ -310,16 +320,9 @@ class Compiler:
         pid = self.pid_of(c.param)
         if pid is None:
             return "SELECT NULL WHERE 0", []
-        alternatives, args = [], []
-        for p in c.any_of:
-            sql, more = _predicate(c.kind, p)
-            alternatives.append(sql)
-            args.extend(more)
-        matching = " OR ".join(alternatives)
-        return f"SELECT x.rid FROM {TABLES[c.kind]} x WHERE x.pid = ? AND ({matching})", [
-            pid,
-            *args,
-        ]
+        matching, args = _any_of(c)
+        sql = f"SELECT x.rid FROM {TABLES[c.kind]} x WHERE x.pid = ? AND ({matching})"
+        return sql, [pid, *args]
 
     def condition(self, c: Condition, a: str, *, drive: bool = False) -> Fragment:
         if isinstance(c, IdIn):
@@ -339,12 +342,7 @@ class Compiler:
             pid = self.pid_of(c.param)
             if pid is None:
                 return ("1" if c.negate else "0"), []
-            alternatives, args = [], []
-            for p in c.any_of:
-                sql, more = _predicate(c.kind, p)
-                alternatives.append(sql)
-                args.extend(more)
-            matching = " OR ".join(alternatives)
+            matching, args = _any_of(c)
             table = TABLES[c.kind]
             if drive:
                 inner, inner_args = self.index_scan(c)
