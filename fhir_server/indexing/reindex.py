@@ -1,6 +1,10 @@
-"""Rebuild search index rows from the stored resources: when extraction or the search
-definitions change (``INDEX_VERSION``), or when the base URL that makes references local
-changes. ``mhs-fhir reindex`` runs it on demand; the server runs it at start-up when needed.
+"""Rebuild search index rows from the stored resources when extraction or the search
+definitions change (``INDEX_VERSION``). ``mhs-fhir reindex`` runs it on demand; the server
+runs it at start-up when needed.
+
+The base URL decides which absolute references count as local ones. A changed base URL (a new
+port, say) does not reindex by itself: it is recorded and logged, and ``mhs-fhir reindex``
+makes absolute references under the new base local.
 """
 
 from __future__ import annotations
@@ -15,10 +19,7 @@ from fhir_server.storage.records import IndexEntry
 
 log = logging.getLogger(__name__)
 META_KEY = "index_version"
-
-
-def index_version(base_url: str) -> str:
-    return f"{INDEX_VERSION} {base_url.rstrip('/')}"
+BASE_KEY = "index_base_url"
 
 
 async def reindex(
@@ -40,17 +41,27 @@ async def reindex(
         after = versions[-1].seq
         done += len(versions)
         on_progress(len(versions))
-    await store.set_meta(META_KEY, index_version(base_url))
+    await store.set_meta(META_KEY, INDEX_VERSION)
+    await store.set_meta(BASE_KEY, base_url.rstrip("/"))
     return done
 
 
 async def ensure_index(store: Store, *, base_url: str) -> None:
-    """Reindex if the store was indexed by another extraction or for another base URL."""
+    """Reindex if the store was indexed by another extraction; note a new base URL."""
     found = await store.get_meta(META_KEY)
-    wanted = index_version(base_url)
-    if found == wanted:
+    if found != INDEX_VERSION:
+        level = logging.INFO if found is None else logging.WARNING  # None: a new database
+        log.log(level, "search index is %s, want %s: reindexing", found or "new", INDEX_VERSION)
+        count = await reindex(store, base_url=base_url)
+        log.log(level, "reindexed %d resources", count)
         return
-    level = logging.INFO if found is None else logging.WARNING  # None: a new database
-    log.log(level, "search index is %s, want %s: reindexing", found or "new", wanted)
-    count = await reindex(store, base_url=base_url)
-    log.log(level, "reindexed %d resources", count)
+    base = base_url.rstrip("/")
+    indexed_for = await store.get_meta(BASE_KEY)
+    if indexed_for != base:
+        log.warning(
+            "the base URL is now %s (indexed for %s): absolute references under the new base"
+            " become searchable as local ones after `mhs-fhir reindex`",
+            base,
+            indexed_for,
+        )
+        await store.set_meta(BASE_KEY, base)

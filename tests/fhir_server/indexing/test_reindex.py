@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from fhir_server.cli import main
 from fhir_server.config import Settings
+from fhir_server.indexing import INDEX_VERSION
 from fhir_server.indexing.reindex import META_KEY
 from fhir_server.storage.schema import INDEX_TABLES
 from fhir_server.storage.sqlite import SqliteStore
@@ -68,7 +69,7 @@ def test_mhs_fhir_reindex_rebuilds_every_index_row(tmp_path: Path) -> None:
         rows = conn.execute("SELECT count(*) FROM idx_string").fetchone()[0]
         version = conn.execute("SELECT value FROM meta WHERE key = ?", (META_KEY,)).fetchone()[0]
     assert rows > 0
-    assert version.endswith("http://127.0.0.1:8080/fhir")
+    assert version == INDEX_VERSION
 
 
 def test_reindex_leaves_a_resource_changed_meanwhile_to_its_own_rows(tmp_path: Path) -> None:
@@ -102,6 +103,41 @@ def test_reindex_leaves_a_resource_changed_meanwhile_to_its_own_rows(tmp_path: P
             await store.close()
 
     assert asyncio.run(scenario()) == ["new"]
+
+
+def test_a_new_base_url_is_recorded_without_reindexing(tmp_path: Path) -> None:
+    from fhir_server.indexing.reindex import BASE_KEY, ensure_index
+    from fhir_server.storage import Write
+    from fhir_server.storage.records import StringRow
+
+    async def scenario() -> tuple[str | None, int]:
+        store = SqliteStore(str(tmp_path / "base.db"))
+        await store.open()
+        try:
+            await ensure_index(store, base_url="http://a.example/fhir")
+            row = StringRow("Patient.family", "kept", "kept")
+            await store.write(
+                [
+                    Write(
+                        type="Patient",
+                        id="p",
+                        version=1,
+                        expected_version=None,
+                        last_updated="2026-01-01T00:00:00.000Z",
+                        method="POST",
+                        body=b'{"resourceType":"Patient","id":"p"}',
+                        index=(row,),
+                    )
+                ]
+            )
+            await ensure_index(store, base_url="http://b.example/fhir/")
+            with sqlite3.connect(store.path) as conn:  # a reindex would have dropped the row
+                rows = conn.execute("SELECT count(*) FROM idx_string").fetchone()[0]
+            return await store.get_meta(BASE_KEY), rows
+        finally:
+            await store.close()
+
+    assert asyncio.run(scenario()) == ("http://b.example/fhir", 1)
 
 
 @pytest.fixture
