@@ -16,7 +16,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -58,10 +58,6 @@ def _definitions(type_name: str) -> dict[str, Any] | None:
 
 def _cap(type_name: str) -> str:
     return type_name[0].upper() + type_name[1:]
-
-
-def _items(value: Any) -> Iterable[Any]:
-    return value if isinstance(value, list) else (value,)
 
 
 _Plan = tuple[tuple[str, str | None], ...]
