@@ -328,6 +328,7 @@ def server_target(workdir: Path) -> Target:
         command=[
             exe,
             "serve",
+            "--insecure-no-auth",
             "--port",
             str(port),
             "--database-url",

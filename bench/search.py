@@ -366,6 +366,7 @@ class Server:
         return [
             *head,
             "serve",
+            "--insecure-no-auth",
             "--database-url",
             self.database_url,
             "--port",

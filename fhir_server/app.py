@@ -31,6 +31,8 @@ from fhir_server.search.registry import warm as warm_search
 from fhir_server.storage import Store, open_store
 from fhir_server.storage.records import StorageError
 from fhir_server.validation import warm_up
+from smart_auth.routes import auth_routes
+from smart_auth.service import open_auth_service
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +40,14 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     """The server for ``settings``; ``store`` overrides the engine the database URL names."""
     engine = store if store is not None else open_store(settings.database_url)
+    auth = open_auth_service(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(warm_up)
         await asyncio.to_thread(warm_search)
         await engine.open()
+        await asyncio.to_thread(auth.store.open)
         await ensure_index(engine, base_url=settings.base_url)
         app.state.store = engine
         # Models, spec data and compiled expressions live as long as the process: keep them
@@ -51,10 +55,18 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         log.info("serving FHIR R4 at %s (database %s)", settings.base_url, settings.database_url)
+        if settings.insecure_no_auth:
+            log.warning("!" * 72)
+            log.warning("AUTHORIZATION IS OFF (--insecure-no-auth): anyone may read and change")
+            log.warning("every record. Never run this way with real data.")
+            log.warning("!" * 72)
+        else:
+            log.info("SMART authorization server at %s", auth.config.auth_url)
         try:
             yield
         finally:
             await engine.close()
+            await asyncio.to_thread(auth.store.close)
 
     app = FastAPI(
         title="mhs-fhir",
@@ -65,10 +77,14 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         openapi_url=f"{settings.mount_path}/_openapi.json",
     )
     app.state.settings = settings
+    app.state.auth_service = auth
+    app.state.auth_guard = None if settings.insecure_no_auth else auth.store
+    app.state.auth_url = auth.config.auth_url
     app.include_router(router, prefix=settings.mount_path)
     # The hottest interactions also answer through plain Starlette routes, ahead of FastAPI's
     # router and dependency solving (the FastAPI routes stay for the OpenAPI description).
     app.router.routes[0:0] = fast_routes(settings.mount_path)
+    app.router.routes[0:0] = auth_routes(settings.mount_path)
 
     async def on_fhir_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, FhirError)

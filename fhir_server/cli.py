@@ -15,7 +15,8 @@ from typing import Any, TypeVar, cast
 
 import click
 
-from fhir_server.config import DEFAULT_DATABASE_URL, Settings
+from fhir_server.cli_options import base_url_option, database_option, quiet_option
+from fhir_server.config import Settings
 from fhir_server.indexing.reindex import ensure_index
 from fhir_server.interactions.context import Context
 from fhir_server.storage import Store, open_store
@@ -23,26 +24,6 @@ from smart_auth.context import AccessContext
 
 T = TypeVar("T")
 log = logging.getLogger("mhs_fhir")
-
-database_option = click.option(
-    "--database-url",
-    envvar="MHS_FHIR_DATABASE_URL",
-    show_envvar=True,
-    default=DEFAULT_DATABASE_URL,
-    show_default=True,
-    help="Where the data lives: sqlite:///path/to/file.db (created if missing).",
-)
-
-base_url_option = click.option(
-    "--base-url",
-    envvar="MHS_FHIR_BASE_URL",
-    show_envvar=True,
-    default="http://127.0.0.1:8080/fhir",
-    show_default=True,
-    help="The server's public base URL: references under it are local ones, and fullUrls in"
-    " transactions are read against it.",
-)
-quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 
 
 def _logging(level: str) -> None:
@@ -127,7 +108,17 @@ def main() -> None:
     help="Server processes (SQLite serializes their writes).",
 )
 @click.option(
-    "--demo", is_flag=True, help="Load the demo data set first (once; skipped if present)."
+    "--demo",
+    is_flag=True,
+    help="Load the demo data set first, and the demo client and accounts (once each).",
+)
+@click.option(
+    "--insecure-no-auth",
+    is_flag=True,
+    envvar="MHS_FHIR_INSECURE_NO_AUTH",
+    show_envvar=True,
+    help="Turn authorization off: anyone may read and change everything. Local development"
+    " only; the server warns loudly at start and in /metadata.",
 )
 @click.option(
     "--log-level",
@@ -138,12 +129,21 @@ def main() -> None:
     show_default=True,
 )
 def serve(
-    host: str, port: int, database_url: str, base_url: str, workers: int, demo: bool, log_level: str
+    host: str,
+    port: int,
+    database_url: str,
+    base_url: str,
+    workers: int,
+    demo: bool,
+    insecure_no_auth: bool,
+    log_level: str,
 ) -> None:
-    """Run the FHIR server.
+    """Run the FHIR server and its SMART authorization server.
 
     The API is at BASE_URL (default http://127.0.0.1:8080/fhir): try
-    `curl http://127.0.0.1:8080/fhir/metadata`. Ctrl-C stops it after in-flight requests end.
+    `curl http://127.0.0.1:8080/fhir/metadata`. Every other request needs a bearer token from
+    the authorization server (BASE_URL/.well-known/smart-configuration says where), unless
+    --insecure-no-auth. Ctrl-C stops it after in-flight requests end.
     """
     import uvicorn
 
@@ -155,9 +155,11 @@ def serve(
         base_url=base_url,
         workers=workers,
         log_level=log_level,
+        insecure_no_auth=insecure_no_auth,
     )
     if demo:
         _load_demo(settings)
+        _seed_demo_auth(settings)
     # Worker processes build their settings from the environment (app_from_env).
     os.environ.update(
         MHS_FHIR_HOST=settings.host,
@@ -165,6 +167,7 @@ def serve(
         MHS_FHIR_DATABASE_URL=settings.database_url,
         MHS_FHIR_BASE_URL=settings.base_url,
         MHS_FHIR_LOG_LEVEL=settings.log_level,
+        MHS_FHIR_INSECURE_NO_AUTH="true" if settings.insecure_no_auth else "false",
     )
     click.echo(
         f"mhs-fhir: FHIR R4 API at {settings.base_url} (database {settings.database_url})", err=True
@@ -192,6 +195,13 @@ def _load_demo(settings: Settings) -> None:
         log.info("loaded the demo data set (%d resources)", len((outcome.body or {})["entry"]))
 
     _with_store(settings.database_url, settings.base_url, work)
+
+
+def _seed_demo_auth(settings: Settings) -> None:
+    from smart_auth.demo import seed_demo_accounts
+
+    for line in seed_demo_accounts(settings):
+        click.echo(line, err=True)
 
 
 @main.command()
@@ -259,6 +269,16 @@ def reindex_command(database_url: str, base_url: str, quiet: bool) -> None:
     count = _with_store(database_url, base_url, work, ensure_indexed=False)
     click.echo(f"reindexed {count} resources", err=True)
 
+
+def _register_auth_commands() -> None:
+    from smart_auth.cli import clients, keys, users
+
+    main.add_command(clients)
+    main.add_command(users)
+    main.add_command(keys)
+
+
+_register_auth_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -22,6 +22,20 @@ class Settings(BaseSettings):
     default_count: int = Field(50, ge=1, description="page size when _count is not given")
     max_count: int = Field(1000, ge=1, description="largest page size a client may ask for")
     log_level: str = Field("info", description="debug, info, warning or error")
+    insecure_no_auth: bool = Field(
+        False, description="serve without authorization (local development only)"
+    )
+    access_token_lifetime: int = Field(3600, ge=60, le=86400, description="seconds")
+    refresh_token_lifetime: int = Field(90 * 86400, ge=60, description="seconds")
+    code_lifetime: int = Field(60, ge=1, le=600, description="authorization code, seconds")
+    session_lifetime: int = Field(8 * 3600, ge=60, description="login session, seconds")
+    login_lock_after: int = Field(5, ge=1, description="failed logins before a lockout")
+    login_lock_seconds: int = Field(900, ge=1, description="lockout length, seconds")
+    trusted_cert_header: str = Field(
+        "",
+        description="header in which a trusted TLS proxy passes the client certificate"
+        " (CAC/PIV login); empty: not trusted",
+    )
 
     @model_validator(mode="after")
     def _default_base_url(self) -> Settings:

@@ -8,6 +8,7 @@ only place that turns one into an OperationOutcome and an HTTP status code.
     FhirError                       (500 exception: never raised on purpose)
      ├── BadRequest                 400 invalid | structure | value
      │    └── InvalidSearch         400 invalid (a search parameter or value)
+     ├── Unauthorized               401 login (no token, or not an active one)
      ├── Forbidden                  403 forbidden
      ├── NotFound                   404 not-found
      ├── MethodNotAllowed           405 not-supported
@@ -84,6 +85,13 @@ class BadRequest(FhirError):
 
 class InvalidSearch(BadRequest):
     """A search (or conditional criteria) uses a parameter or value the server cannot honour."""
+
+
+class Unauthorized(FhirError):
+    """No bearer token, or one that is not active (RFC 6750 3: WWW-Authenticate says which)."""
+
+    status = 401
+    code = "login"
 
 
 class Forbidden(FhirError):

@@ -28,7 +28,11 @@ def shared_data(*parts: str) -> Path:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(database_url=f"sqlite:///{tmp_path}/test.db", max_body_bytes=1024 * 1024)
+    return Settings(
+        database_url=f"sqlite:///{tmp_path}/test.db",
+        max_body_bytes=1024 * 1024,
+        insecure_no_auth=True,  # these suites test FHIR; tests/smart_auth tests the tokens
+    )
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from fhir_server.errors import PayloadTooLarge
 from fhir_server.interactions.context import Context, Preconditions
 from fhir_server.resource_json import parse_json, parse_resource
 from fhir_server.storage import Store
+from smart_auth.context import AccessContext
 from smart_auth.guard import access_for
 
 
@@ -56,15 +57,19 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
-def context(request: Request) -> Context:
+def context(request: Request, *, public: bool = False) -> Context:
+    """The interaction context of a request: its store, settings, and the access its bearer
+    token gives (``public``: the CapabilityStatement, which anyone may read)."""
     settings = settings_of(request)
     store: Store = request.app.state.store
+    auth_store = request.app.state.auth_guard
     return Context(
         store=store,
-        access=access_for(request.headers),
+        access=AccessContext.anyone() if public else access_for(request.headers, auth_store),
         base_url=settings.base_url,
         max_count=settings.max_count,
         default_count=settings.default_count,
+        auth_url=request.app.state.auth_url if auth_store is not None else None,
     )
 
 

@@ -79,7 +79,9 @@ def fast_routes(mount_path: str) -> list[Route]:
 @router.api_route("/metadata", methods=["GET", "HEAD"], summary="capabilities")
 async def metadata_route(request: Request) -> Response:
     how = negotiate(request)
-    return render(await capabilities(context(request), params=query_pairs(request)), how)
+    return render(
+        await capabilities(context(request, public=True), params=query_pairs(request)), how
+    )
 
 
 @router.post("/", summary="batch or transaction")

@@ -1,4 +1,5 @@
-"""A small demo data set: a sponsor, spouse and child with appointments, messages, medications."""
+"""A small demo data set: a sponsor, spouse and two children (linked to the sponsor by
+RelatedPerson) with appointments, messages, medications."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import orjson
 
-DEMO_MARKER = ("Patient", "demo-sponsor")
+DEMO_MARKER = ("RelatedPerson", "demo-sponsor-of-teen")
 
 
 def demo_bundle() -> dict[str, Any]:

@@ -89,7 +89,49 @@ def _resources() -> list[dict[str, Any]]:
     ]
 
 
-def capability_statement(base_url: str) -> dict[str, Any]:
+INSECURE_WARNING = (
+    "WARNING: this server runs with --insecure-no-auth: no authorization, anyone may read and"
+    " change every record. For local development only."
+)
+
+
+def _security(auth_url: str | None) -> dict[str, Any]:
+    """rest.security: SMART-on-FHIR with its OAuth URIs, or a loud warning when off."""
+    if auth_url is None:
+        return {"cors": True, "description": INSECURE_WARNING}
+    uris = {
+        "authorize": f"{auth_url}/authorize",
+        "token": f"{auth_url}/token",
+        "introspect": f"{auth_url}/introspect",
+        "revoke": f"{auth_url}/revoke",
+    }
+    return {
+        "cors": True,
+        "service": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                        "code": "SMART-on-FHIR",
+                    }
+                ]
+            }
+        ],
+        "extension": [
+            {
+                "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                "extension": [{"url": k, "valueUri": v} for k, v in uris.items()],
+            }
+        ],
+        "description": "SMART App Launch 2.2 and Backend Services; see"
+        " .well-known/smart-configuration",
+    }
+
+
+def capability_statement(base_url: str, auth_url: str | None) -> dict[str, Any]:
+    description = "mhs-fhir FHIR R4 server"
+    if auth_url is None:
+        description += " - " + INSECURE_WARNING
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -97,13 +139,14 @@ def capability_statement(base_url: str) -> dict[str, Any]:
         "publisher": "mhs-fhir",
         "kind": "instance",
         "software": {"name": "mhs-fhir", "version": software_version()},
-        "implementation": {"description": "mhs-fhir FHIR R4 server", "url": base_url},
+        "implementation": {"description": description, "url": base_url},
         "fhirVersion": FHIR_VERSION,
         "format": ["application/fhir+json", "json"],
         "patchFormat": ["application/json-patch+json"],
         "rest": [
             {
                 "mode": "server",
+                "security": _security(auth_url),
                 "resource": _resources(),
                 "interaction": [
                     {"code": "transaction"},
@@ -118,8 +161,9 @@ def capability_statement(base_url: str) -> dict[str, Any]:
 
 
 async def capabilities(ctx: Context, *, params: Sequence[tuple[str, str]]) -> Outcome:
+    """The CapabilityStatement (its security section from ``ctx.auth_url``: None when off)."""
     ctx.access.require(Interaction.CAPABILITIES, None)
     for name, value in params:
         if name == "mode" and value not in ("full", "normative"):
             raise BadRequest(f"metadata mode {value!r} is not supported", code="not-supported")
-    return Outcome(status=200, body=capability_statement(ctx.base_url))
+    return Outcome(status=200, body=capability_statement(ctx.base_url, ctx.auth_url))

@@ -50,6 +50,7 @@ class Context:
     base_url: str
     max_count: int = 1000
     default_count: int = 50
+    auth_url: str | None = None  # the authorization server's; None when authorization is off
 
     def within(self, session: Session) -> Context:
         """The same context working inside a transaction session."""

@@ -139,7 +139,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_serve_with_demo_data_answers_over_http_and_stops_on_sigterm(tmp_path: Path) -> None:
+def test_serve_with_demo_data_requires_tokens_tells_how_to_log_in_and_stops_on_sigterm(
+    tmp_path: Path,
+) -> None:
     port = free_port()
     env = {**os.environ, "MHS_FHIR_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db"}
     command = [sys.executable, "-m", "fhir_server.cli", "serve", "--port", str(port), "--demo"]
@@ -155,10 +157,11 @@ def test_serve_with_demo_data_answers_over_http_and_stops_on_sigterm(tmp_path: P
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise
                 time.sleep(0.1)
-        assert response.status_code == 200
-        assert response.json()["identifier"][0]["value"] == "1234567890"
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"].startswith("Bearer")
         metadata = httpx.get(f"{base}/metadata").json()
         assert metadata["implementation"]["url"] == base
+        assert metadata["rest"][0]["security"]["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
     finally:
         process.terminate()
         output = process.communicate(timeout=30)[0].decode()
@@ -166,3 +169,31 @@ def test_serve_with_demo_data_answers_over_http_and_stops_on_sigterm(tmp_path: P
     assert process.returncode in (0, -15), output
     assert "Application shutdown complete" in output
     assert "Traceback" not in output
+    assert "demo SMART app: client_id mhs-demo-app" in output
+
+
+def test_serve_insecure_no_auth_serves_without_tokens_and_warns(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "MHS_FHIR_DATABASE_URL": f"sqlite:///{tmp_path}/open.db"}
+    command = [sys.executable, "-m", "fhir_server.cli", "serve", "--port", str(port), "--demo"]
+    command.append("--insecure-no-auth")
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/fhir"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"{base}/Patient/demo-sponsor", timeout=2)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        assert response.status_code == 200
+        assert response.json()["identifier"][0]["value"] == "1234567890"
+        metadata = httpx.get(f"{base}/metadata").json()
+        assert "--insecure-no-auth" in metadata["implementation"]["description"]
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0].decode()
+    assert "AUTHORIZATION IS OFF" in output

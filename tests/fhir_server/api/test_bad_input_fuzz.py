@@ -60,7 +60,9 @@ FEW = settings(max_examples=40, deadline=None, database=None)
 def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     folder: Path = tmp_path_factory.mktemp("fuzz")
     server_settings = ServerSettings(
-        database_url=f"sqlite:///{folder}/fuzz.db", max_body_bytes=1024 * 1024
+        database_url=f"sqlite:///{folder}/fuzz.db",
+        max_body_bytes=1024 * 1024,
+        insecure_no_auth=True,
     )
     with (
         serve(server_settings) as base_url,

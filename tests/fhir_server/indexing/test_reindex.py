@@ -142,4 +142,4 @@ def test_a_new_base_url_is_recorded_without_reindexing(tmp_path: Path) -> None:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(database_url=f"sqlite:///{tmp_path}/reindex.db")
+    return Settings(database_url=f"sqlite:///{tmp_path}/reindex.db", insecure_no_auth=True)

@@ -30,7 +30,7 @@ MISSING = pytest.param(
 def examples_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     """One server (and one database) for every example of this module."""
     tmp = tmp_path_factory.mktemp("examples")
-    settings = Settings(database_url=f"sqlite:///{tmp}/examples.db")
+    settings = Settings(database_url=f"sqlite:///{tmp}/examples.db", insecure_no_auth=True)
     with (
         running_server(settings) as base_url,
         httpx.Client(base_url=base_url + "/", headers={"accept": FHIR_JSON}, timeout=30.0) as http,

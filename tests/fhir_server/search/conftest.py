@@ -130,7 +130,9 @@ class Fhir:
 def fhir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fhir]:
     """A fresh server (and database) for one test module."""
     path = tmp_path_factory.mktemp("search") / "search.db"
-    settings = Settings(database_url=f"sqlite:///{path}", max_body_bytes=1024 * 1024)
+    settings = Settings(
+        database_url=f"sqlite:///{path}", max_body_bytes=1024 * 1024, insecure_no_auth=True
+    )
     with (
         running_server(settings) as base,
         httpx.Client(base_url=base + "/", headers={"accept": FHIR_JSON}, timeout=30.0) as http,

@@ -1,0 +1,285 @@
+"""``mhs-fhir clients | users | keys``: administering the authorization server.
+
+Records live in the same database as the resources (``--database-url``). Secrets are shown
+once, when made, and stored only as hashes.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from fhir_server.cli_options import database_option
+from smart_auth.keys import rotate
+from smart_auth.passwords import hash_password, password_problems
+from smart_auth.records import Assurance, AuthStore, Client, ClientKind, User, digest
+from smart_auth.scopes import parse_scopes
+from smart_auth.service import open_auth_store
+
+
+@contextmanager
+def _store(database_url: str) -> Iterator[AuthStore]:
+    try:
+        store = open_auth_store(database_url)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    store.open()
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+# clients -----------------------------------------------------------------------------------------
+
+
+@click.group()
+def clients() -> None:
+    """Register, list and remove SMART client applications."""
+
+
+@clients.command(name="add")
+@click.argument("name")
+@click.option(
+    "--kind",
+    type=click.Choice([k.value for k in ClientKind]),
+    required=True,
+    help="public (browser/native app, PKCE only), symmetric (client secret, HTTP Basic),"
+    " asymmetric (private_key_jwt), backend (SMART Backend Services: system/ scopes).",
+)
+@click.option("--client-id", help="Choose the client_id [default: generated].")
+@click.option(
+    "--redirect-uri", "redirect_uris", multiple=True, help="Exact redirect URI (repeatable)."
+)
+@click.option(
+    "--scope",
+    required=True,
+    help="The most this client may be granted, e.g. 'launch/patient openid fhirUser"
+    " offline_access patient/*.rs' or, for a backend, 'system/*.rs'.",
+)
+@click.option(
+    "--jwks",
+    "jwks_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File with the client's public JWKS (asymmetric, backend).",
+)
+@click.option("--jwks-url", help="URL of the client's public JWKS (asymmetric, backend).")
+@database_option
+def add_client(
+    name: str,
+    kind: str,
+    client_id: str | None,
+    redirect_uris: tuple[str, ...],
+    scope: str,
+    jwks_file: Path | None,
+    jwks_url: str | None,
+    database_url: str,
+) -> None:
+    """Register a client called NAME; prints its client_id (and secret, once)."""
+    client_kind = ClientKind(kind)
+    scopes = parse_scopes(scope)
+    if scopes.rejected:
+        raise click.BadParameter(
+            f"not SMART scopes: {' '.join(scopes.rejected)}", param_hint="--scope"
+        )
+    if client_kind is ClientKind.BACKEND:
+        if redirect_uris:
+            raise click.BadParameter(
+                "a backend client has no redirect URI", param_hint="--redirect-uri"
+            )
+        if any(r.level != "system" for r in scopes.resources):
+            raise click.BadParameter(
+                "a backend client gets system/ scopes only", param_hint="--scope"
+            )
+    elif not redirect_uris:
+        raise click.BadParameter("give at least one", param_hint="--redirect-uri")
+    needs_keys = client_kind in (ClientKind.ASYMMETRIC, ClientKind.BACKEND)
+    jwks = json.loads(jwks_file.read_text()) if jwks_file else None
+    if needs_keys and not (jwks or jwks_url):
+        raise click.BadParameter("asymmetric and backend clients need --jwks or --jwks-url")
+    if not needs_keys and (jwks or jwks_url):
+        raise click.BadParameter(f"a {kind} client has no keys")
+    secret = secrets.token_urlsafe(32) if client_kind is ClientKind.SYMMETRIC else None
+    record = Client(
+        client_id=client_id or secrets.token_urlsafe(12),
+        name=name,
+        kind=client_kind,
+        scope=str(scopes),
+        redirect_uris=redirect_uris,
+        secret_digest=digest(secret) if secret else None,
+        jwks=jwks,
+        jwks_url=jwks_url,
+        created=time.time(),
+    )
+    with _store(database_url) as store:
+        if store.get_client(record.client_id) is not None:
+            raise click.ClickException(f"client {record.client_id} exists already")
+        store.put_client(record)
+    click.echo(f"client_id: {record.client_id}")
+    if secret:
+        click.echo(f"client_secret: {secret}  (shown once; only its hash is stored)")
+
+
+@clients.command(name="list")
+@database_option
+def list_clients(database_url: str) -> None:
+    """List registered clients."""
+    with _store(database_url) as store:
+        for c in store.list_clients():
+            uris = ", ".join(c.redirect_uris) or "-"
+            click.echo(
+                f"{c.client_id}\t{c.kind.value}\t{c.name}\tscope: {c.scope}\tredirect: {uris}"
+            )
+
+
+@clients.command(name="remove")
+@click.argument("client_id")
+@database_option
+def remove_client(client_id: str, database_url: str) -> None:
+    """Remove a client; every token it holds stops working."""
+    with _store(database_url) as store:
+        if not store.remove_client(client_id):
+            raise click.ClickException(f"no client {client_id}")
+    click.echo(f"removed {client_id}")
+
+
+# users -------------------------------------------------------------------------------------------
+
+
+@click.group()
+def users() -> None:
+    """Beneficiary and staff accounts (DS Logon-style username and password)."""
+
+
+def _read_password(from_stdin: bool, username: str) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    problems = password_problems(password, username=username)
+    if problems:
+        raise click.ClickException("the password is not acceptable: " + "; ".join(problems))
+    return password
+
+
+@users.command(name="add")
+@click.argument("username")
+@click.option("--name", required=True, help="The person's name, as shown on pages.")
+@click.option("--dod-id", help="10-digit DoD ID (EDIPI): links the account to its Patient.")
+@click.option("--fhir-user", help="The account's FHIR resource, e.g. Patient/123.")
+@click.option(
+    "--assurance",
+    type=click.Choice([a.value for a in Assurance]),
+    default=Assurance.BASIC.value,
+    show_default=True,
+    help="premium (Level 2) is needed for clinical data.",
+)
+@click.option("--email", help="For password reset mail.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+@database_option
+def add_user(
+    username: str,
+    name: str,
+    dod_id: str | None,
+    fhir_user: str | None,
+    assurance: str,
+    email: str | None,
+    password_stdin: bool,
+    database_url: str,
+) -> None:
+    """Create account USERNAME (asks for its password)."""
+    if dod_id is not None and not (len(dod_id) == 10 and dod_id.isdigit()):
+        raise click.BadParameter("a DoD ID is 10 digits", param_hint="--dod-id")
+    password = _read_password(password_stdin, username)
+    with _store(database_url) as store:
+        if store.get_user(username) is not None:
+            raise click.ClickException(f"user {username} exists already")
+        store.put_user(
+            User(
+                username=username,
+                password_hash=hash_password(password),
+                name=name,
+                dod_id=dod_id,
+                fhir_user=fhir_user,
+                assurance=Assurance(assurance),
+                email=email,
+                created=time.time(),
+            )
+        )
+    click.echo(f"created {username}")
+
+
+@users.command(name="list")
+@database_option
+def list_users(database_url: str) -> None:
+    """List accounts."""
+    now = time.time()
+    with _store(database_url) as store:
+        for u in store.list_users():
+            state = "locked" if u.locked else ("locked-out" if u.locked_until > now else "active")
+            click.echo(
+                f"{u.username}\t{u.name}\tdod-id: {u.dod_id or '-'}\t{u.assurance.value}\t{state}"
+            )
+
+
+def _change_user(database_url: str, username: str, **changes: object) -> None:
+    with _store(database_url) as store:
+        user = store.get_user(username)
+        if user is None:
+            raise click.ClickException(f"no user {username}")
+        fields = {n: getattr(user, n) for n in User.__dataclass_fields__}
+        store.put_user(User(**{**fields, **changes}))
+        if changes.get("locked"):
+            store.revoke_user(username)
+
+
+@users.command(name="lock")
+@click.argument("username")
+@database_option
+def lock_user(username: str, database_url: str) -> None:
+    """Lock an account: no login, and every token it holds stops working."""
+    _change_user(database_url, username, locked=True)
+    click.echo(f"locked {username}")
+
+
+@users.command(name="unlock")
+@click.argument("username")
+@database_option
+def unlock_user(username: str, database_url: str) -> None:
+    """Unlock an account (also clears a lockout after failed logins)."""
+    _change_user(database_url, username, locked=False, locked_until=0.0, failed_logins=0)
+    click.echo(f"unlocked {username}")
+
+
+@users.command(name="set-assurance")
+@click.argument("username")
+@click.argument("level", type=click.Choice([a.value for a in Assurance]))
+@database_option
+def set_assurance(username: str, level: str, database_url: str) -> None:
+    """Set an account's identity assurance (basic or premium)."""
+    _change_user(database_url, username, assurance=Assurance(level))
+    click.echo(f"{username}: {level}")
+
+
+# keys --------------------------------------------------------------------------------------------
+
+
+@click.group()
+def keys() -> None:
+    """The authorization server's signing keys."""
+
+
+@keys.command(name="rotate")
+@database_option
+def rotate_keys(database_url: str) -> None:
+    """Make a new signing key; older keys stay published until their tokens have expired."""
+    with _store(database_url) as store:
+        key = rotate(store)
+    click.echo(f"new signing key {key.kid}")
