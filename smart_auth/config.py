@@ -20,6 +20,7 @@ class AuthConfig:
     lock_after: int
     lock_for: int
     trusted_cert_header: str
+    mail_url: str
 
     @property
     def issuer(self) -> str:
@@ -51,4 +52,5 @@ class AuthConfig:
             lock_after=settings.login_lock_after,
             lock_for=settings.login_lock_seconds,
             trusted_cert_header=settings.trusted_cert_header.lower(),
+            mail_url=settings.mail_url,
         )

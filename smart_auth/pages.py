@@ -59,8 +59,45 @@ def login_page(
         "<label for='password'>Password</label>"
         "<input type='password' id='password' name='password'"
         " autocomplete='current-password' required>"
-        "<button type='submit'>Sign in</button></form>" + cac,
+        "<button type='submit'>Sign in</button></form>"
+        + cac
+        + "<p><a href='/auth/reset'>Forgot your password?</a></p>",
     )
+
+
+def reset_request_page(*, action: str) -> str:
+    return _page(
+        "Reset your password",
+        "<p>Give your username. If the account has an email address, a reset code is sent"
+        " to it.</p>"
+        f"<form method='post' action='{escape(action)}'>"
+        "<label for='username'>Username</label>"
+        "<input type='text' id='username' name='username' autocomplete='username' required>"
+        "<button type='submit'>Send a reset code</button></form>",
+    )
+
+
+def reset_code_page(*, action: str, problem: str | None) -> str:
+    alert = f"<p class='error' role='alert'>{escape(problem)}</p>" if problem else ""
+    return _page(
+        "Choose a new password",
+        "<p>If the account has an email address, a reset code is on its way; it works once,"
+        " for 30 minutes. Passwords need at least 15 characters with upper and lower case"
+        " letters, a digit and a special character.</p>"
+        f"{alert}<form method='post' action='{escape(action)}'>"
+        "<label for='username'>Username</label>"
+        "<input type='text' id='username' name='username' autocomplete='username' required>"
+        "<label for='code'>Reset code</label>"
+        "<input type='text' id='code' name='code' autocomplete='one-time-code' required>"
+        "<label for='password'>New password</label>"
+        "<input type='password' id='password' name='password' autocomplete='new-password'"
+        " required>"
+        "<button type='submit'>Set the new password</button></form>",
+    )
+
+
+def message_page(title: str, message: str) -> str:
+    return _page(title, f"<p role='status'>{escape(message)}</p>")
 
 
 def picker_page(*, pending: str, choices: list[ActingFor], action: str) -> str:

@@ -140,6 +140,15 @@ class Pending:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PasswordReset:
+    """A password reset link's secret (as a digest), for one account, single-use."""
+
+    digest: str
+    username: str
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SigningKey:
     kid: str
     private_jwk: dict[str, Any]
@@ -203,6 +212,12 @@ class AuthStore(Protocol):
     def put_pending(self, pending: Pending) -> None: ...
     def get_pending(self, digest: str, now: float) -> Pending | None: ...
     def delete_pending(self, digest: str) -> None: ...
+
+    # password resets
+    def put_reset(self, reset: PasswordReset) -> None: ...
+    def take_reset(self, digest: str, now: float) -> PasswordReset | None:
+        """The reset, removed (single use); None when unknown or expired."""
+        ...
 
     # signing keys
     def put_key(self, key: SigningKey) -> None: ...

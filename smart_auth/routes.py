@@ -35,10 +35,20 @@ from smart_auth.context import AccessContext
 from smart_auth.discovery import openid_configuration, smart_configuration
 from smart_auth.guard import access_for
 from smart_auth.keys import jwks
-from smart_auth.pages import consent_page, error_page, login_page, picker_page
+from smart_auth.mail import mail_sender
+from smart_auth.pages import (
+    consent_page,
+    error_page,
+    login_page,
+    message_page,
+    picker_page,
+    reset_code_page,
+    reset_request_page,
+)
 from smart_auth.passwords import verify_against_dummy, verify_password
 from smart_auth.proxy import LIMITED_TYPES, ActingFor, Reach, patients_for
 from smart_auth.records import Assurance, Grant, Launch, Pending, Session, User, digest
+from smart_auth.reset import complete_reset, request_reset
 from smart_auth.scopes import ScopeSet, parse_scopes
 from smart_auth.server import CapturedRequest
 from smart_auth.service import AuthService
@@ -581,6 +591,43 @@ def _finish(
     return response
 
 
+# password reset ------------------------------------------------------------------------------
+
+
+async def reset_request_endpoint(request: Request) -> Response:
+    service = _service(request)
+    if request.method == "GET":
+        return _html(reset_request_page(action="/auth/reset"))
+    form = await request.form()
+    username = str(form.get("username", ""))
+    await asyncio.to_thread(
+        request_reset,
+        service.store,
+        mail_sender(service.config.mail_url),
+        username,
+        reset_url=f"{service.config.auth_url}/reset/confirm",
+    )
+    return _html(reset_code_page(action="/auth/reset/confirm", problem=None))
+
+
+async def reset_confirm_endpoint(request: Request) -> Response:
+    service = _service(request)
+    if request.method == "GET":
+        return _html(reset_code_page(action="/auth/reset/confirm", problem=None))
+    form = await request.form()
+    problems = await asyncio.to_thread(
+        complete_reset,
+        service.store,
+        str(form.get("username", "")),
+        str(form.get("code", "")),
+        str(form.get("password", "")),
+    )
+    if problems:
+        page = reset_code_page(action="/auth/reset/confirm", problem=" ".join(problems))
+        return _html(page, 400)
+    return _html(message_page("Password changed", "Your new password is set. Go back to your app."))
+
+
 def auth_routes(mount_path: str) -> list[Route]:
     """The authorization server's routes (discovery under the FHIR base, the rest at /auth)."""
     return [
@@ -593,6 +640,8 @@ def auth_routes(mount_path: str) -> list[Route]:
         Route("/auth/login/cac", cac_login_endpoint, methods=["POST"]),
         Route("/auth/launch", launch_endpoint, methods=["POST"]),
         Route("/auth/smart-style.json", smart_style_endpoint),
+        Route("/auth/reset", reset_request_endpoint, methods=["GET", "POST"]),
+        Route("/auth/reset/confirm", reset_confirm_endpoint, methods=["GET", "POST"]),
         Route("/auth/pick", pick_endpoint, methods=["POST"]),
         Route("/auth/consent", consent_endpoint, methods=["POST"]),
         Route("/auth/token", token_endpoint, methods=["POST"]),

@@ -25,6 +25,7 @@ from smart_auth.records import (
     Code,
     Grant,
     Launch,
+    PasswordReset,
     Pending,
     Session,
     SigningKey,
@@ -67,6 +68,8 @@ CREATE TABLE IF NOT EXISTS auth_sessions (
 CREATE TABLE IF NOT EXISTS auth_pending (
     digest TEXT PRIMARY KEY, params TEXT NOT NULL, expires_at REAL NOT NULL, username TEXT,
     patient TEXT, encounter TEXT);
+CREATE TABLE IF NOT EXISTS auth_resets (
+    digest TEXT PRIMARY KEY, username TEXT NOT NULL, expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS auth_keys (
     kid TEXT PRIMARY KEY, private_jwk TEXT NOT NULL, created REAL NOT NULL, retired_at REAL);
 """
@@ -482,6 +485,26 @@ class SqliteAuthStore:
     def delete_pending(self, digest: str) -> None:
         with self._tx() as conn:
             conn.execute("DELETE FROM auth_pending WHERE digest = ?", (digest,))
+
+    # password resets -------------------------------------------------------------------------
+
+    def put_reset(self, reset: PasswordReset) -> None:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM auth_resets WHERE username = ?", (reset.username,))
+            conn.execute(
+                "INSERT INTO auth_resets VALUES (?,?,?)",
+                (reset.digest, reset.username, reset.expires_at),
+            )
+
+    def take_reset(self, digest: str, now: float) -> PasswordReset | None:
+        with self._tx() as conn:
+            row = conn.execute(
+                "DELETE FROM auth_resets WHERE digest = ? RETURNING username, expires_at",
+                (digest,),
+            ).fetchone()
+        if row is None or row[1] <= now:
+            return None
+        return PasswordReset(digest=digest, username=row[0], expires_at=row[1])
 
     # signing keys ----------------------------------------------------------------------------
 
