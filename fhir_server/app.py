@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -123,6 +124,25 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         return internal_error_response(exc)
 
+    # Browser apps (SMART apps, the portal) call the API and the token endpoint from other
+    # origins with bearer tokens, never cookies: any origin, no credentials.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "Accept",
+            "If-Match",
+            "If-None-Match",
+            "If-Modified-Since",
+            "If-None-Exist",
+            "Prefer",
+        ],
+        expose_headers=["Location", "Content-Location", "ETag", "Last-Modified"],
+        max_age=600,
+    )
     app.add_exception_handler(FhirError, on_fhir_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 PENDING_COOKIE = "mhs_auth_pending"
 SESSION_COOKIE = "mhs_auth_session"
 PENDING_LIFETIME = 15 * 60
+# Discovery documents and keys are public: readable cross-origin even without an Origin
+# header (the CORS middleware answers preflights and requests that send one).
 CORS = {"Access-Control-Allow-Origin": "*"}
 BASIC_ASSURANCE_TYPES = ("Patient", "Appointment")
 
@@ -199,18 +201,6 @@ async def introspect_endpoint(request: Request) -> Response:
 
 async def revoke_endpoint(request: Request) -> Response:
     return await _token_like(request, "revocation")
-
-
-async def preflight(request: Request) -> Response:
-    return Response(
-        status_code=204,
-        headers={
-            **CORS,
-            "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-            "Access-Control-Allow-Headers": "Authorization, Content-Type",
-            "Access-Control-Max-Age": "600",
-        },
-    )
 
 
 # the authorization code flow -----------------------------------------------------------------
@@ -647,15 +637,4 @@ def auth_routes(mount_path: str) -> list[Route]:
         Route("/auth/token", token_endpoint, methods=["POST"]),
         Route("/auth/introspect", introspect_endpoint, methods=["POST"]),
         Route("/auth/revoke", revoke_endpoint, methods=["POST"]),
-        *(
-            Route(path, preflight, methods=["OPTIONS"])
-            for path in (
-                "/auth/token",
-                "/auth/introspect",
-                "/auth/revoke",
-                "/auth/jwks",
-                f"{mount_path}/.well-known/smart-configuration",
-                "/.well-known/openid-configuration",
-            )
-        ),
     ]
