@@ -10,10 +10,22 @@ lookups), and says so in its subject.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 
-from fhir_server.errors import Forbidden
+from fhir_server.errors import Forbidden, InvalidSearch
+from fhir_server.search.parse import criteria_condition, in_patient_compartments
+from fhir_server.search.plan import AllOf, AnyOf, Condition, IdIn
+from smart_auth.proxy import Link
+from smart_auth.records import Role
 from smart_auth.scopes import Permission, ScopeSet, parse_scopes
+
+NOTHING: Condition = IdIn(())
+"""The restriction no resource meets."""
+
+# Types outside every Patient compartment that still hold one patient's data: a patient or
+# proxy token never reaches them (Binary's securityContext is not followed yet).
+PATIENT_PRIVATE_OUTSIDE_COMPARTMENT = frozenset({"Binary"})
 
 
 class Interaction(StrEnum):
@@ -60,6 +72,12 @@ class AccessContext:
     client_id: str | None = None
     patient: str | None = None
     fhir_user: str | None = None
+    role: Role = Role.SYSTEM
+    links: tuple[Link, ...] = ()
+    today: date = field(default_factory=date.today)
+    _restrictions: dict[tuple[Permission, str], Condition | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def open_server(cls) -> AccessContext:
@@ -90,6 +108,85 @@ class AccessContext:
             f"the token's scopes do not allow {interaction.value} on"
             f" {resource_type or 'every resource type'}"
         )
+
+    def permission_for(self, interaction: Interaction) -> Permission | None:
+        return _PERMISSION[interaction]
+
+    # -- what a permission reaches, as a search condition ---------------------------------
+
+    def restriction(self, permission: Permission, type: str, *, base_url: str) -> Condition | None:
+        """The condition every ``type`` resource this context may ``permission`` meets; None
+        when it reaches them all, :data:`NOTHING` when none. Search adds it to the plan, and
+        reads, history, includes and writes match single resources against it, so one rule
+        decides every door."""
+        if self.unrestricted:
+            return None
+        key = (permission, type)
+        if key not in self._restrictions:
+            self._restrictions[key] = self._restriction(permission, type, base_url)
+        return self._restrictions[key]
+
+    def _restriction(self, permission: Permission, type: str, base_url: str) -> Condition | None:
+        alternatives: list[Condition] = []
+        for scope in self.scopes.resources:
+            if not scope.grants(scope.level, permission, type):
+                continue
+            patients = self._patients(scope.level, type)
+            if patients is not None and not patients:
+                continue
+            parts: list[Condition] = []
+            if patients is not None:
+                compartment = in_patient_compartments(type, patients)
+                if compartment is not None:
+                    parts.append(compartment)
+                elif not _free_outside_compartments(permission, type):
+                    continue
+            if scope.filters:
+                try:
+                    parts.append(criteria_condition(type, scope.filters, base_url=base_url))
+                except InvalidSearch:
+                    continue  # a filter this server cannot apply grants nothing
+            if not parts:
+                return None
+            alternatives.append(parts[0] if len(parts) == 1 else AllOf(tuple(parts)))
+        if not alternatives:
+            return NOTHING
+        return alternatives[0] if len(alternatives) == 1 else AnyOf(tuple(alternatives))
+
+    def _patients(self, level: str, type: str) -> tuple[str, ...] | None:
+        """Whose compartments a scope of ``level`` reaches for ``type`` (None: no compartment
+        bound; empty: nobody's)."""
+        if level == "system":
+            return None if self.role is Role.SYSTEM else ()
+        if level == "user":
+            if self.role is Role.CLINICIAN:
+                return None
+            if self.role is Role.BENEFICIARY:
+                return self._reached(type)
+            return ()
+        # patient/ scopes: the patient in context, if this holder still reaches them.
+        if self.patient is None:
+            return ()
+        if self.role is Role.BENEFICIARY:
+            return (self.patient,) if self.patient in self._reached(type) else ()
+        return (self.patient,)
+
+    def _reached(self, type: str) -> tuple[str, ...]:
+        out = []
+        for link in self.links:
+            reach = link.reach_on(self.today)
+            if reach is not None and reach.allows(type):
+                out.append(link.patient_id)
+        return tuple(out)
+
+
+def _free_outside_compartments(permission: Permission, type: str) -> bool:
+    """Resources in no Patient compartment (Practitioner, Organization, Medication, ...) are
+    shared reference data: readable with a patient's scopes, never writable."""
+    return (
+        permission in (Permission.READ, Permission.SEARCH)
+        and type not in PATIENT_PRIVATE_OUTSIDE_COMPARTMENT
+    )
 
 
 _LEVELS = ("patient", "user", "system")

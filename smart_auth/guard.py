@@ -45,4 +45,6 @@ def access_for(headers: Mapping[str, str], auth: AuthStore | None) -> AccessCont
         client_id=grant.client_id,
         patient=grant.patient,
         fhir_user=grant.fhir_user,
+        role=grant.role,
+        links=grant.links,
     )

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from html import escape
 
-from smart_auth.proxy import ActingFor, Reach
+from smart_auth.patients import ActingFor
+from smart_auth.proxy import Reach
 from smart_auth.scopes import Permission, ResourceScope, ScopeSet
 
 _STYLE = """

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
+from smart_auth.proxy import Link
+
 
 def digest(secret: str) -> str:
     """The stored form of a bearer secret (token, code, session id)."""
@@ -62,12 +64,32 @@ class User:
     created: float = 0.0
 
 
+class Role(StrEnum):
+    """Who holds a token: a beneficiary (their own and their dependents' records), a
+    clinician or other staff (``user/`` scopes), or a system (Backend Services)."""
+
+    BENEFICIARY = "beneficiary"
+    CLINICIAN = "clinician"
+    SYSTEM = "system"
+
+
+def role_of(fhir_user: str | None) -> Role:
+    """Staff accounts are Practitioners (or PractitionerRoles); everyone else a beneficiary."""
+    if fhir_user and fhir_user.split("/")[0] in ("Practitioner", "PractitionerRole"):
+        return Role.CLINICIAN
+    return Role.BENEFICIARY
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Grant:
-    """What a user approved for a client: the content of a code, and of the tokens it yields."""
+    """What a user approved for a client: the content of a code, and of the tokens it yields.
+
+    ``links`` are the patients a beneficiary acts for (themselves, dependents), decided at
+    sign-in and re-judged by the proxy rules on every request."""
 
     client_id: str
     scope: str
+    role: Role = Role.SYSTEM
     username: str | None = None
     patient: str | None = None
     encounter: str | None = None
@@ -75,6 +97,7 @@ class Grant:
     nonce: str | None = None
     auth_time: float | None = None
     banner: bool = True
+    links: tuple[Link, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

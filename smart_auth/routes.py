@@ -46,8 +46,18 @@ from smart_auth.pages import (
     reset_request_page,
 )
 from smart_auth.passwords import verify_against_dummy, verify_password
-from smart_auth.proxy import LIMITED_TYPES, ActingFor, Reach, patients_for
-from smart_auth.records import Assurance, Grant, Launch, Pending, Session, User, digest
+from smart_auth.patients import ActingFor, patients_for
+from smart_auth.proxy import LIMITED_TYPES, Link, Reach
+from smart_auth.records import (
+    Assurance,
+    Grant,
+    Launch,
+    Pending,
+    Session,
+    User,
+    digest,
+    role_of,
+)
 from smart_auth.reset import complete_reset, request_reset
 from smart_auth.scopes import ScopeSet, parse_scopes
 from smart_auth.server import CapturedRequest
@@ -526,8 +536,9 @@ async def consent_endpoint(request: Request) -> Response:
     kept = {str(v) for v in form.getlist("keep")}
     allow = form.get("decision") == "allow"
     reach = await _reach(request, user, pending, pending.patient)
+    links = tuple(c.link() for c in await _choices(request, user))
     await asyncio.to_thread(service.store.delete_pending, pending.digest)
-    return await asyncio.to_thread(_finish, service, pending, user, kept, allow, reach)
+    return await asyncio.to_thread(_finish, service, pending, user, kept, allow, reach, links)
 
 
 def _finish(
@@ -537,6 +548,7 @@ def _finish(
     kept: set[str],
     allow: bool,
     reach: Reach,
+    links: tuple[Link, ...],
 ) -> Response:
     """Issue the code (or access_denied) by the redirect URI of the pending request."""
     server = service.server
@@ -562,6 +574,8 @@ def _finish(
     session_grant = Grant(
         client_id=grant.client.client_id,
         scope=str(granted),
+        role=role_of(user.fhir_user),
+        links=links,
         username=user.username,
         patient=patient,
         encounter=encounter,

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from smart_auth.proxy import Link
 from smart_auth.records import (
     Assurance,
     Client,
@@ -27,6 +28,7 @@ from smart_auth.records import (
     Launch,
     PasswordReset,
     Pending,
+    Role,
     Session,
     SigningKey,
     Token,
@@ -80,7 +82,10 @@ def _grant_json(grant: Grant) -> str:
 
 
 def _grant(text: str) -> Grant:
-    return Grant(**json.loads(text))
+    data = json.loads(text)
+    data["role"] = Role(data.get("role", Role.SYSTEM))
+    data["links"] = tuple(Link(**link) for link in data.get("links", ()))
+    return Grant(**data)
 
 
 class SqliteAuthStore:

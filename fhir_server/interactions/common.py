@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 from fhir_server import indexing
 from fhir_server.clock import now_instant
 from fhir_server.errors import BadRequest, Conflict, Gone, NotFound, PreconditionFailed
+from fhir_server.interactions.access import Permission, may_version, require_writable, scoped
 from fhir_server.interactions.context import Context, Outcome
 from fhir_server.resource_json import dumps, stamped
 from fhir_server.search.parse import conditional
@@ -22,6 +23,12 @@ from fhir_server.storage import IndexRow, StoredVersion, VersionConflict, Write
 from fhir_server.storage.records import Method
 from fhir_server.validation import served_types, validate_resource
 
+_WRITE_PERMISSION: dict[Method, Permission] = {
+    "POST": Permission.CREATE,
+    "PUT": Permission.UPDATE,
+    "PATCH": Permission.UPDATE,
+    "DELETE": Permission.DELETE,
+}
 _ETAG = re.compile(r'^\s*(W/)?"([^"]*)"\s*$')
 _RETRIES = 32
 
@@ -61,7 +68,7 @@ async def conditional_matches(ctx: Context, type: str, criteria: str) -> list[St
     """At most two resources matching conditional ``criteria`` (a query string): enough to
     tell none, one and several apart."""
     plan = conditional(type, query_of(criteria), base_url=ctx.base_url)
-    return (await ctx.store.search(plan)).versions
+    return (await ctx.store.search(scoped(ctx, Permission.SEARCH, plan))).versions
 
 
 def current_or_error(type: str, id: str, current: StoredVersion | None) -> StoredVersion:
@@ -99,6 +106,9 @@ async def write_version(
     The write is guarded by the version read in ``current``: if anybody wrote in between,
     the engine raises VersionConflict and nothing is stored.
     """
+    permission = _WRITE_PERMISSION[method]
+    if current is not None and not await may_version(ctx, permission, current):
+        raise NotFound(f"{type}/{id} is not known")  # what the token cannot see, it cannot change
     version = (current.version if current else 0) + 1
     last_updated = now_instant()
     body: bytes | None = None
@@ -106,6 +116,7 @@ async def write_version(
     if resource is not None:
         document = stamped(resource, id=id, version=version, last_updated=last_updated)
         validate_resource(document)
+        require_writable(ctx, permission, type, document)
         body, index = dumps(document), indexing.extract(document, base_url=ctx.base_url)
     write = Write(
         type=type,

@@ -7,6 +7,7 @@ A delete is a new version with no body; deleting a deleted or unknown resource c
 from __future__ import annotations
 
 from fhir_server.errors import Issue, PreconditionFailed
+from fhir_server.interactions.access import Permission, may_version
 from fhir_server.interactions.common import (
     check_if_match,
     check_type,
@@ -32,6 +33,8 @@ async def delete(ctx: Context, *, type: str, id: str, pre: Preconditions) -> Out
 
     async def attempt() -> Outcome:
         current = await ctx.current(type, id)
+        if current is not None and not await may_version(ctx, Permission.DELETE, current):
+            current = None  # what the token cannot see looks like what does not exist
         check_if_match(expected, current, f"{type}/{id}")
         if current is None:
             return Outcome(status=200, issues=_info(f"{type}/{id} is not known; nothing deleted"))

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from fhir_server.clock import format_instant, parse_instant
 from fhir_server.errors import BadRequest, NotFound
+from fhir_server.interactions.access import Permission, may_version
 from fhir_server.interactions.bundles import history_entry, new_bundle, page_url
 from fhir_server.interactions.common import check_type
 from fhir_server.interactions.context import Context, Outcome
@@ -53,13 +54,21 @@ async def history(
     query = _query(ctx, type, id, params)
     if id is not None and type is not None and await ctx.store.read(type, id) is None:
         raise NotFound(f"{type}/{id} is not known")
-    versions = list(await ctx.store.history(query)) if query.count else []
+    found = list(await ctx.store.history(query)) if query.count else []
+    next_seq = found[-1].seq if query.count and len(found) == query.count else None
+    versions = found
+    if not ctx.access.unrestricted:
+        # Each version on its own: a resource moved between patients shows each patient
+        # only the versions that were theirs.
+        versions = [v for v in found if await may_version(ctx, Permission.READ, v)]
+        if id is not None and not versions and query.before_seq is None:
+            raise NotFound(f"{type}/{id} is not known")
     path = "/".join(p for p in (type, id, "_history") if p)
     bundle = new_bundle("history")
     links = [{"relation": "self", "url": page_url(ctx, path, params)}]
-    if query.count and len(versions) == query.count:
+    if next_seq is not None:
         links.append(
-            {"relation": "next", "url": page_url(ctx, path, params, _cursor=str(versions[-1].seq))}
+            {"relation": "next", "url": page_url(ctx, path, params, _cursor=str(next_seq))}
         )
     bundle["link"] = links
     bundle["entry"] = [history_entry(ctx, v) for v in versions]

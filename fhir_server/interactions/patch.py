@@ -9,6 +9,7 @@ from typing import Any
 import jsonpatch
 
 from fhir_server.errors import BadRequest, PreconditionFailed, Unprocessable
+from fhir_server.interactions.access import Permission, may_version
 from fhir_server.interactions.common import (
     check_if_match,
     check_type,
@@ -57,7 +58,10 @@ async def patch(
     expected = None if pre.if_match is None else parse_etag(pre.if_match, header="If-Match")
 
     async def attempt() -> Outcome:
-        current = current_or_error(type, id, await ctx.current(type, id))
+        current = await ctx.current(type, id)
+        if current is not None and not await may_version(ctx, Permission.UPDATE, current):
+            current = None  # what the token cannot see looks like what does not exist
+        current = current_or_error(type, id, current)
         check_if_match(expected, current, f"{type}/{id}")
         assert current.body is not None
         result = _patched(parse_json(current.body), ops)

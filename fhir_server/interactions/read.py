@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from fhir_server.clock import parse_instant
+from fhir_server.interactions.access import Permission, may_version
 from fhir_server.interactions.common import check_type, current_or_error, etag
 from fhir_server.interactions.context import Context, Outcome, Preconditions
 from fhir_server.storage import StoredVersion
@@ -43,7 +44,10 @@ def _http_or_fhir_date(value: str) -> datetime | None:
 async def read(ctx: Context, *, type: str, id: str, pre: Preconditions) -> Outcome:
     ctx.access.require(Interaction.READ, type)
     check_type(type)
-    current = current_or_error(type, id, await ctx.current(type, id))
+    current = await ctx.current(type, id)
+    if current is not None and not await may_version(ctx, Permission.READ, current):
+        current = None  # what the token cannot see looks like what does not exist
+    current = current_or_error(type, id, current)
     if not_modified(current, pre):
         return Outcome(status=304, version=current)
     return Outcome(status=200, version=current)

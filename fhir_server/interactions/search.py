@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from fhir_server.errors import InvalidSearch
+from fhir_server.interactions.access import Permission, scoped
 from fhir_server.interactions.bundles import embedded, new_bundle, page_url
 from fhir_server.interactions.common import check_type
 from fhir_server.interactions.context import Context, Outcome
@@ -54,7 +55,7 @@ async def search(
         max_count=ctx.max_count,
         compartment=compartment,
     )
-    plan = parsed.plan
+    plan = scoped(ctx, Permission.SEARCH, parsed.plan)
     await _reject_ambiguous_ids(ctx, plan)
     page = await ctx.store.search(plan) if plan.count else None
     matches = page.versions if page else []
@@ -111,6 +112,7 @@ async def _reject_ambiguous_ids(ctx: Context, plan: SearchPlan) -> None:
             if isinstance(match, ReferenceMatch) and match.type is None and match.id:
                 types = tuple(t for t in param.targets if t in served_types())
                 probe = SearchPlan(types=types, conditions=(IdIn((match.id,)),), count=len(types))
+                probe = scoped(ctx, Permission.SEARCH, probe)
                 found = {v.type for v in (await ctx.store.search(probe)).versions}
                 if len(found) > 1:
                     raise InvalidSearch(
@@ -175,7 +177,7 @@ async def _load(ctx: Context, keys: Sequence[tuple[str, str]]) -> list[StoredVer
     out: list[StoredVersion] = []
     for type, ids in by_type.items():
         plan = SearchPlan(types=(type,), conditions=(IdIn(tuple(ids)),), count=len(ids))
-        out.extend((await ctx.store.search(plan)).versions)
+        out.extend((await ctx.store.search(scoped(ctx, Permission.READ, plan))).versions)
     return out
 
 
@@ -202,7 +204,7 @@ async def _referencing(
         return []
     where = conditions[0] if len(conditions) == 1 else AnyOf(tuple(conditions))
     plan = SearchPlan(types=(include.source_type,), conditions=(where,), count=ctx.max_count)
-    return (await ctx.store.search(plan)).versions
+    return (await ctx.store.search(scoped(ctx, Permission.READ, plan))).versions
 
 
 async def _included(

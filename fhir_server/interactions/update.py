@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_server.errors import BadRequest, Conflict, PreconditionFailed
+from fhir_server.errors import BadRequest, Conflict, NotFound, PreconditionFailed
 from fhir_server.ids import new_id
+from fhir_server.interactions.access import Permission, may_version
 from fhir_server.interactions.common import (
     check_body_type,
     check_if_match,
@@ -38,6 +39,14 @@ async def update(
 
     async def attempt() -> Outcome:
         current = await ctx.current(type, id)
+        if current is not None and not await may_version(ctx, Permission.UPDATE, current):
+            current = None
+        # Update-as-create with a chosen id would tell a restricted token which ids exist
+        # elsewhere (201 here, 404 there): such tokens create with POST.
+        if current is None and ctx.access.restriction(
+            Permission.UPDATE, type, base_url=ctx.base_url
+        ):
+            raise NotFound(f"{type}/{id} is not known")
         check_if_match(expected, current, f"{type}/{id}")
         stored = await write_version(
             ctx, type=type, id=id, resource=resource, current=current, method="PUT"

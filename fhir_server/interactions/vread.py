@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fhir_server.errors import Gone, NotFound
+from fhir_server.interactions.access import Permission, may_version
 from fhir_server.interactions.common import check_type, etag
 from fhir_server.interactions.context import Context, Outcome
 from smart_auth.context import Interaction
@@ -14,7 +15,7 @@ async def vread(ctx: Context, *, type: str, id: str, vid: str) -> Outcome:
     if not vid.isdigit():
         raise NotFound(f"{type}/{id} has no version {vid!r}")
     found = await ctx.store.vread(type, id, int(vid))
-    if found is None:
+    if found is None or not await may_version(ctx, Permission.READ, found):
         raise NotFound(f"{type}/{id} has no version {vid}")
     if found.deleted:
         raise Gone(

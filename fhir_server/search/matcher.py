@@ -12,6 +12,7 @@ from typing import Any
 
 from fhir_server.indexing import extract
 from fhir_server.search.plan import (
+    AllOf,
     AnyOf,
     Chain,
     Condition,
@@ -21,6 +22,7 @@ from fhir_server.search.plan import (
     Missing,
     ParamIn,
     SearchPlan,
+    TypeIn,
 )
 from fhir_server.search.types import date as date_type
 from fhir_server.search.types import module_for
@@ -85,6 +87,10 @@ class Matcher:
             return False
         if isinstance(c, AnyOf):
             return any(self.holds(key, sub) for sub in c.conditions)
+        if isinstance(c, AllOf):
+            return all(self.holds(key, sub) for sub in c.conditions)
+        if isinstance(c, TypeIn):
+            return key[0] in c.types
         raise TypeError(f"unsupported condition {c!r}")  # pragma: no cover
 
 

@@ -19,6 +19,7 @@ import orjson
 
 from fhir_server.errors import InvalidSearch, Issue
 from fhir_server.search.plan import (
+    AllOf,
     AnyOf,
     Chain,
     Condition,
@@ -357,6 +358,32 @@ def _compartment(types: Sequence[str], compartment_type: str, id: str) -> Condit
     return alternatives[0] if len(alternatives) == 1 else AnyOf(tuple(alternatives))
 
 
+def in_patient_compartments(type: str, patient_ids: Sequence[str]) -> Condition | None:
+    """Membership of a ``type`` resource in any of these Patients' compartments; None when
+    ``type`` is never in a Patient compartment (the official CompartmentDefinition)."""
+    if not compartment_params(type) and type != "Patient":
+        return None
+    if not patient_ids:
+        return IdIn(())  # nobody's compartment: nothing matches
+    parts = [_compartment([type], "Patient", id) for id in patient_ids]
+    return parts[0] if len(parts) == 1 else AnyOf(tuple(parts))
+
+
+def criteria_condition(
+    type: str, criteria: Sequence[tuple[str, str]], *, base_url: str
+) -> Condition:
+    """``type`` resources meeting every (parameter, value) pair, parsed strictly (a granular
+    SMART scope's filter): raises InvalidSearch for anything not understood."""
+    parser = Parser(base_url, strict=True)
+    parts: list[Condition] = []
+    for name, raw in criteria:
+        try:
+            parts.append(parser.condition([type], name, raw))
+        except _Unknown:
+            raise InvalidSearch(f"unknown search parameter {name!r} for {type}") from None
+    return parts[0] if len(parts) == 1 else AllOf(tuple(parts))
+
+
 def parse_search(
     types: Sequence[str],
     query: Sequence[tuple[str, str]],
@@ -384,7 +411,9 @@ __all__ = [
     "Include",
     "ParsedSearch",
     "conditional",
+    "criteria_condition",
     "decode_cursor",
     "encode_cursor",
+    "in_patient_compartments",
     "parse_search",
 ]

@@ -146,7 +146,22 @@ class AnyOf:
     conditions: tuple[Condition, ...]
 
 
-Condition = ParamIn | Missing | IdIn | LastUpdated | Chain | Has | AnyOf
+@dataclass(frozen=True, slots=True)
+class TypeIn:
+    """The resource is of one of ``types`` (a per-type rule inside a multi-type search)."""
+
+    types: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    """Every one of ``conditions`` holds (inside an AnyOf: one scope's compartment and its
+    granular filters)."""
+
+    conditions: tuple[Condition, ...]
+
+
+Condition = ParamIn | Missing | IdIn | LastUpdated | Chain | Has | AnyOf | AllOf | TypeIn
 
 
 @dataclass(frozen=True, slots=True)

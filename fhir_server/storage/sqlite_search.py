@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from fhir_server.search.plan import (
+    AllOf,
     AnyOf,
     Chain,
     CompositeMatch,
@@ -30,6 +31,7 @@ from fhir_server.search.plan import (
     SortKey,
     StringMatch,
     TokenMatch,
+    TypeIn,
     UriMatch,
 )
 from fhir_server.search.types import date as date_type
@@ -257,6 +259,9 @@ def driver_rank(c: Condition) -> int | None:
     if isinstance(c, AnyOf):
         ranks = [driver_rank(sub) for sub in c.conditions]
         return None if None in ranks else 1 + max(r for r in ranks if r is not None)
+    if isinstance(c, AllOf):
+        inner = [r for r in map(driver_rank, c.conditions) if r is not None]
+        return min(inner) if inner else None
     if isinstance(c, LastUpdated):
         return 5
     return None
@@ -325,6 +330,8 @@ class Compiler:
         return sql, [pid, *args]
 
     def condition(self, c: Condition, a: str, *, drive: bool = False) -> Fragment:
+        if isinstance(c, TypeIn):
+            return f"{a}.type IN ({', '.join('?' * len(c.types))})", list(c.types)
         if isinstance(c, IdIn):
             return f"{a}.id IN ({', '.join('?' * len(c.ids))})", list(c.ids)
         if isinstance(c, LastUpdated):
@@ -407,6 +414,16 @@ class Compiler:
                 parts.append(sql)
                 args.extend(more)
             return "(" + (" OR ".join(parts) or "0") + ")", args
+        if isinstance(c, AllOf):
+            # Driving: the best member drives, the others filter the rows it finds.
+            ranked = [(r, i) for i, r in enumerate(map(driver_rank, c.conditions)) if r is not None]
+            best = min(ranked)[1] if drive and ranked else None
+            parts, args = [], []
+            for i, sub in enumerate(c.conditions):
+                sql, more = self.condition(sub, a, drive=i == best)
+                parts.append(sql)
+                args.extend(more)
+            return "(" + (" AND ".join(parts) or "1") + ")", args
         raise TypeError(f"unsupported condition {c!r}")  # pragma: no cover
 
     def filters(self, conditions: Sequence[Condition], a: str) -> Fragment:

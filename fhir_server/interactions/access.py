@@ -1,0 +1,109 @@
+"""Applying the access context's restriction at every door.
+
+:meth:`smart_auth.context.AccessContext.restriction` says, as a search condition, which
+resources a permission reaches. Here it is applied: searches get it in their plan (also inside
+chains and ``_has``, so a criterion never probes what the token cannot see), and single
+resources (reads, versions, includes, history entries, writes before and after) are matched
+against it with the same matcher the search tests use as their oracle. What a token cannot see
+looks exactly like what does not exist (404); a write that would put a resource where the token
+cannot reach is 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from fhir_server.errors import Forbidden
+from fhir_server.interactions.context import Context
+from fhir_server.resource_json import parse_json
+from fhir_server.search.matcher import Matcher
+from fhir_server.search.plan import AllOf, AnyOf, Chain, Condition, Has, SearchPlan, TypeIn
+from fhir_server.storage import StoredVersion
+from smart_auth.scopes import Permission
+
+__all__ = ["Permission", "may", "may_version", "require_writable", "scoped", "scoped_conditions"]
+
+
+def scoped(ctx: Context, permission: Permission, plan: SearchPlan) -> SearchPlan:
+    """``plan`` narrowed to what ``ctx`` may ``permission``."""
+    if ctx.access.unrestricted:
+        return plan
+    conditions = scoped_conditions(ctx, permission, plan.types, plan.conditions)
+    return plan if conditions == plan.conditions else replace(plan, conditions=conditions)
+
+
+def scoped_conditions(
+    ctx: Context, permission: Permission, types: Sequence[str], conditions: Sequence[Condition]
+) -> tuple[Condition, ...]:
+    """``conditions`` on ``types`` plus the access restriction, also inside chains and
+    ``_has`` (where the searched type is the chain's target or the ``_has`` source)."""
+    out = [_descend(ctx, c) for c in conditions]
+    restrictions = {t: ctx.access.restriction(permission, t, base_url=ctx.base_url) for t in types}
+    if all(r is None for r in restrictions.values()):
+        return tuple(out)
+    if len(types) == 1:
+        only = restrictions[types[0]]
+        assert only is not None
+        out.append(only)
+    else:
+        out.append(
+            AnyOf(
+                tuple(
+                    TypeIn((t,)) if r is None else AllOf((TypeIn((t,)), r))
+                    for t, r in restrictions.items()
+                )
+            )
+        )
+    return tuple(out)
+
+
+def _descend(ctx: Context, c: Condition) -> Condition:
+    if isinstance(c, Chain):
+        where = scoped_conditions(ctx, Permission.SEARCH, (c.target_type,), c.where)
+        return Chain(c.param, c.target_type, where)
+    if isinstance(c, Has):
+        where = scoped_conditions(ctx, Permission.SEARCH, (c.source_type,), c.where)
+        return Has(c.source_type, c.param, where)
+    if isinstance(c, AnyOf):
+        return AnyOf(tuple(_descend(ctx, sub) for sub in c.conditions))
+    if isinstance(c, AllOf):
+        return AllOf(tuple(_descend(ctx, sub) for sub in c.conditions))
+    return c
+
+
+def may(ctx: Context, permission: Permission, type: str, resource: dict[str, Any]) -> bool:
+    """Whether ``ctx`` may ``permission`` this resource content."""
+    if ctx.access.unrestricted:
+        return True
+    restriction = ctx.access.restriction(permission, type, base_url=ctx.base_url)
+    if restriction is None:
+        return True
+    key = (type, str(resource.get("id", "")))
+    try:
+        return Matcher({key: resource}, base_url=ctx.base_url).holds(key, restriction)
+    except TypeError:
+        return False  # a restriction the single-resource matcher cannot judge: no
+
+
+async def may_version(ctx: Context, permission: Permission, version: StoredVersion) -> bool:
+    """Whether ``ctx`` may ``permission`` this stored version; a deletion is judged by the
+    version it deleted."""
+    if ctx.access.unrestricted:
+        return True
+    if version.body is not None:
+        return may(ctx, permission, version.type, parse_json(version.body))
+    if version.version <= 1:
+        return False
+    before = await ctx.store.vread(version.type, version.id, version.version - 1)
+    return before is not None and await may_version(ctx, permission, before)
+
+
+def require_writable(
+    ctx: Context, permission: Permission, type: str, resource: dict[str, Any]
+) -> None:
+    """403 unless ``ctx`` may ``permission`` a resource with this content (so a write can
+    neither reference nor move a resource into a compartment the token does not reach)."""
+    if not may(ctx, permission, type, resource):
+        raise Forbidden(f"this token may not {permission.name.lower()} such a {type} resource")
