@@ -74,6 +74,7 @@ class AccessContext:
     fhir_user: str | None = None
     role: Role = Role.SYSTEM
     links: tuple[Link, ...] = ()
+    binding: str | None = None  # what paging links are bound to (the token's digest)
     today: date = field(default_factory=date.today)
     _restrictions: dict[tuple[Permission, str], Condition | None] = field(
         default_factory=dict, compare=False, repr=False

@@ -28,7 +28,8 @@ def access_for(headers: Mapping[str, str], auth: AuthStore | None) -> AccessCont
             "this server needs an access token: Authorization: Bearer <token>",
             headers={"WWW-Authenticate": 'Bearer realm="mhs-fhir"'},
         )
-    token = auth.get_token(digest(credentials.strip()))
+    token_digest = digest(credentials.strip())
+    token = auth.get_token(token_digest)
     if token is None or token.kind != "access" or not token.is_active(time.time()):
         raise Unauthorized(
             "the access token is not active (unknown, expired or revoked)",
@@ -47,4 +48,5 @@ def access_for(headers: Mapping[str, str], auth: AuthStore | None) -> AccessCont
         fhir_user=grant.fhir_user,
         role=grant.role,
         links=grant.links,
+        binding=token_digest,
     )

@@ -11,6 +11,8 @@ cannot reach is 403.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -23,7 +25,16 @@ from fhir_server.search.plan import AllOf, AnyOf, Chain, Condition, Has, SearchP
 from fhir_server.storage import StoredVersion
 from smart_auth.scopes import Permission
 
-__all__ = ["Permission", "may", "may_version", "require_writable", "scoped", "scoped_conditions"]
+__all__ = [
+    "Permission",
+    "bind_cursor",
+    "may",
+    "may_version",
+    "require_writable",
+    "scoped",
+    "scoped_conditions",
+    "unbind_cursors",
+]
 
 
 def scoped(ctx: Context, permission: Permission, plan: SearchPlan) -> SearchPlan:
@@ -107,3 +118,31 @@ def require_writable(
     neither reference nor move a resource into a compartment the token does not reach)."""
     if not may(ctx, permission, type, resource):
         raise Forbidden(f"this token may not {permission.name.lower()} such a {type} resource")
+
+
+# -- paging links belong to the token that made them --------------------------------------------
+
+
+def _mac(binding: str, cursor: str) -> str:
+    return hmac.new(binding.encode(), cursor.encode(), hashlib.sha256).hexdigest()[:22]
+
+
+def bind_cursor(ctx: Context, cursor: str) -> str:
+    """A paging cursor only the same token can follow (``cursor.mac``)."""
+    binding = ctx.access.binding
+    return cursor if binding is None else f"{cursor}.{_mac(binding, cursor)}"
+
+
+def unbind_cursors(ctx: Context, params: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``params`` with each ``_cursor`` checked against this token and reduced to the bare
+    cursor; 403 when a link made for another token (or none) is followed with this one."""
+    binding = ctx.access.binding
+    out = []
+    for name, value in params:
+        if name == "_cursor":
+            cursor, _, mac = value.partition(".")
+            if binding is not None and not hmac.compare_digest(mac, _mac(binding, cursor)):
+                raise Forbidden("this paging link was made for another access token")
+            value = cursor
+        out.append((name, value))
+    return out

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from fhir_server.clock import format_instant, parse_instant
 from fhir_server.errors import BadRequest, NotFound
-from fhir_server.interactions.access import Permission, may_version
+from fhir_server.interactions.access import Permission, bind_cursor, may_version, unbind_cursors
 from fhir_server.interactions.bundles import history_entry, new_bundle, page_url
 from fhir_server.interactions.common import check_type
 from fhir_server.interactions.context import Context, Outcome
@@ -51,7 +51,7 @@ async def history(
     ctx.access.require(Interaction.HISTORY, type)
     if type is not None:
         check_type(type)
-    query = _query(ctx, type, id, params)
+    query = _query(ctx, type, id, unbind_cursors(ctx, params))
     if id is not None and type is not None and await ctx.store.read(type, id) is None:
         raise NotFound(f"{type}/{id} is not known")
     found = list(await ctx.store.history(query)) if query.count else []
@@ -68,7 +68,10 @@ async def history(
     links = [{"relation": "self", "url": page_url(ctx, path, params)}]
     if next_seq is not None:
         links.append(
-            {"relation": "next", "url": page_url(ctx, path, params, _cursor=str(next_seq))}
+            {
+                "relation": "next",
+                "url": page_url(ctx, path, params, _cursor=bind_cursor(ctx, str(next_seq))),
+            }
         )
     bundle["link"] = links
     bundle["entry"] = [history_entry(ctx, v) for v in versions]

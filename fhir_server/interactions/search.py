@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from fhir_server.errors import InvalidSearch
-from fhir_server.interactions.access import Permission, scoped
+from fhir_server.interactions.access import Permission, bind_cursor, scoped, unbind_cursors
 from fhir_server.interactions.bundles import embedded, new_bundle, page_url
 from fhir_server.interactions.common import check_type
 from fhir_server.interactions.context import Context, Outcome
@@ -48,7 +48,7 @@ async def search(
         check_type(type)
     parsed = parse_search(
         types,
-        params,
+        unbind_cursors(ctx, params),
         base_url=ctx.base_url,
         strict=strict,
         default_count=ctx.default_count,
@@ -73,10 +73,10 @@ async def search(
         has_next = page.more if not backward else True
         has_previous = page.more if backward else plan.cursor is not None
         if has_next and page.last is not None:
-            after = encode_cursor(page.last)
+            after = bind_cursor(ctx, encode_cursor(page.last))
             links.append({"relation": "next", "url": page_url(ctx, path, used, _cursor=after)})
         if has_previous and page.first is not None:
-            before = encode_cursor(replace(page.first, before=True))
+            before = bind_cursor(ctx, encode_cursor(replace(page.first, before=True)))
             links.append({"relation": "previous", "url": page_url(ctx, path, used, _cursor=before)})
     bundle["link"] = links
     entries = [_entry(ctx, v, "match", parsed) for v in matches]
