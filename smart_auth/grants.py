@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from datetime import date
 from typing import Any
 
 from authlib.oauth2.rfc6749 import (
@@ -37,7 +38,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from smart_auth.jwks import fetch_jwks
-from smart_auth.records import ClientKind, Code, Grant, Token, digest
+from smart_auth.records import ClientKind, Code, Grant, Role, Token, digest
 from smart_auth.scopes import parse_scopes
 from smart_auth.server import OAuthClient, SmartAuthorizationServer
 
@@ -151,10 +152,20 @@ class RefreshToken(RefreshTokenGrant):  # type: ignore[misc]
         return _TokenView(stored)
 
     def _user_still_allowed(self, grant: Grant) -> bool:
+        """An account that is gone or locked, or a proxy whose reach over the patient in
+        context has ended (a birthday, a removed link), refreshes nothing."""
         if grant.username is None:
             return True
         user = self.server.store.get_user(grant.username)
-        return user is not None and not user.locked
+        if user is None or user.locked:
+            return False
+        if grant.role is Role.BENEFICIARY and grant.patient is not None:
+            today = date.today()
+            return any(
+                link.patient_id == grant.patient and link.reach_on(today) is not None
+                for link in grant.links
+            )
+        return True
 
     def _validate_token_scope(self, token: _TokenView) -> None:
         asked = self.request.payload.scope
