@@ -16,7 +16,7 @@ from enum import StrEnum
 from fhir_server.errors import Forbidden, InvalidSearch
 from fhir_server.search.parse import criteria_condition, in_patient_compartments
 from fhir_server.search.plan import AllOf, AnyOf, Condition, IdIn
-from smart_auth.proxy import Link
+from smart_auth.proxy import SENSITIVE, Link, Reach
 from smart_auth.records import Role
 from smart_auth.scopes import Permission, ScopeSet, parse_scopes
 
@@ -137,7 +137,7 @@ class AccessContext:
                 continue
             parts: list[Condition] = []
             if patients is not None:
-                compartment = in_patient_compartments(type, patients)
+                compartment = self._compartments(type, patients, base_url)
                 if compartment is not None:
                     parts.append(compartment)
                 elif not _free_outside_compartments(permission, type):
@@ -171,6 +171,32 @@ class AccessContext:
         if self.role is Role.BENEFICIARY:
             return (self.patient,) if self.patient in self._reached(type) else ()
         return (self.patient,)
+
+    def _compartments(
+        self, type: str, patients: tuple[str, ...], base_url: str
+    ) -> Condition | None:
+        """Membership in these patients' compartments; for those a proxy reaches only in part
+        (dependents 13 and over), not what carries a sensitive security label."""
+        limited = self._limited()
+        full = tuple(p for p in patients if p not in limited)
+        partly = tuple(p for p in patients if p in limited)
+        if not partly:
+            return in_patient_compartments(type, full)
+        unlabelled = criteria_condition(type, [("_security:not", SENSITIVE)], base_url=base_url)
+        hidden = in_patient_compartments(type, partly)
+        if hidden is None:
+            return None
+        guarded = AllOf((hidden, unlabelled))
+        if not full:
+            return guarded
+        open_part = in_patient_compartments(type, full)
+        assert open_part is not None
+        return AnyOf((open_part, guarded))
+
+    def _limited(self) -> frozenset[str]:
+        return frozenset(
+            link.patient_id for link in self.links if link.reach_on(self.today) is Reach.LIMITED
+        )
 
     def _reached(self, type: str) -> tuple[str, ...]:
         out = []

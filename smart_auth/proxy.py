@@ -5,7 +5,8 @@ The one place for them (grants and configuration come with the access issue):
 - a beneficiary acts for their own Patient (the one carrying their DoD ID) with full access;
 - a sponsor or guardian, named by DoD ID on a dependent's RelatedPerson, acts for a dependent
   under 13 with full access, for a dependent aged 13 to 17 with limited access (Patient
-  demographics and Appointments only), and for an adult dependent not at all without a grant.
+  demographics and Appointments only, and nothing labelled sensitive), and for an adult
+  dependent not at all without a grant.
 
 Reach is decided from the birth date on the day of each request, so it ends on the birthday
 that ends it: live tokens stop reaching, and refresh fails.
@@ -20,6 +21,23 @@ from enum import StrEnum
 FULL_ACCESS_BELOW = 13
 ADULT_AT = 18
 LIMITED_TYPES = ("Patient", "Appointment")
+
+_CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+SENSITIVE_LABELS = (
+    (_CONFIDENTIALITY, "R"),  # restricted
+    (_CONFIDENTIALITY, "V"),  # very restricted
+    (_ACT_CODE, "BH"),  # behavioral health
+    (_ACT_CODE, "PSY"),  # psychiatry
+    (_ACT_CODE, "ETH"),  # substance abuse
+    (_ACT_CODE, "SDV"),  # sexual and domestic violence
+    (_ACT_CODE, "SEX"),  # sexuality and reproductive health
+    (_ACT_CODE, "STD"),  # sexually transmitted disease
+    (_ACT_CODE, "HIV"),
+    (_ACT_CODE, "MST"),  # military sexual trauma
+)
+"""``meta.security`` labels that hide a resource from the proxy of a dependent 13 or over."""
+SENSITIVE = ",".join(f"{system}|{code}" for system, code in SENSITIVE_LABELS)
 
 
 class Reach(StrEnum):

@@ -141,3 +141,47 @@ def test_a_refresh_token_for_a_dependent_who_has_turned_18_fails(
     answer = _refresh(base, _refresh_token(database_url, born_years_ago(18)))
     assert answer.status_code == 400
     assert answer.json()["error"] == "invalid_grant"
+
+
+def _teen_appointment(id: str, labels: list[dict[str, str]]) -> dict[str, object]:
+    return {
+        "resourceType": "Appointment",
+        "id": id,
+        **({"meta": {"security": labels}} if labels else {}),
+        "status": "booked",
+        "start": "2026-12-20T15:00:00Z",
+        "end": "2026-12-20T15:30:00Z",
+        "participant": [{"actor": {"reference": "Patient/demo-teen"}, "status": "accepted"}],
+    }
+
+
+def test_the_proxy_of_a_teen_sees_plain_appointments_but_not_sensitive_ones(
+    server: tuple[str, str],
+) -> None:
+    base, database_url = server
+    system = issue_token(database_url, scope="system/*.cruds")
+    behavioral = [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "BH"}]
+    restricted = [
+        {"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}
+    ]
+    for id, labels in (("teen-plain", []), ("teen-bh", behavioral), ("teen-r", restricted)):
+        stored = httpx.put(
+            f"{base}/Appointment/{id}",
+            json=_teen_appointment(id, labels),
+            headers={"authorization": f"Bearer {system}", "content-type": "application/fhir+json"},
+        )
+        assert stored.status_code == 201, stored.text
+    proxy = issue_token(
+        database_url,
+        scope="user/*.rs",
+        role=Role.BENEFICIARY,
+        username="demo.sponsor",
+        links=(Link("demo-sponsor", "self"), Link("demo-teen", "dependent", born_years_ago(14))),
+    )
+    headers = {"authorization": f"Bearer {proxy}"}
+
+    found = httpx.get(f"{base}/Appointment?actor=Patient/demo-teen", headers=headers).json()
+    assert [e["resource"]["id"] for e in found.get("entry", [])] == ["teen-plain"]
+    assert httpx.get(f"{base}/Appointment/teen-bh", headers=headers).status_code == 404
+    assert httpx.get(f"{base}/Appointment/teen-r", headers=headers).status_code == 404
+    assert httpx.get(f"{base}/Appointment/teen-plain", headers=headers).status_code == 200
