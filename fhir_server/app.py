@@ -16,6 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from fhir_server.api.audit import AuditMiddleware
 from fhir_server.api.http import negotiate_leniently
 from fhir_server.api.outcomes import error_response, internal_error_response
 from fhir_server.api.routes import fast_routes, router
@@ -32,6 +33,7 @@ from fhir_server.search.registry import warm as warm_search
 from fhir_server.storage import Store, open_store
 from fhir_server.storage.records import StorageError
 from fhir_server.validation import warm_up
+from smart_auth.audit import AuditTrail
 from smart_auth.routes import auth_routes
 from smart_auth.service import open_auth_service
 
@@ -49,6 +51,9 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         await asyncio.to_thread(warm_search)
         await engine.open()
         await asyncio.to_thread(auth.store.open)
+        trail = AuditTrail(auth.store)
+        await trail.start()
+        app.state.audit_trail = trail
         await ensure_index(engine, base_url=settings.base_url)
         app.state.store = engine
         # Models, spec data and compiled expressions live as long as the process: keep them
@@ -66,6 +71,8 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         try:
             yield
         finally:
+            app.state.audit_trail = None
+            await trail.close()
             await engine.close()
             await asyncio.to_thread(auth.store.close)
 
@@ -81,6 +88,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     app.state.auth_service = auth
     app.state.auth_guard = None if settings.insecure_no_auth else auth.store
     app.state.auth_url = auth.config.auth_url
+    app.state.audit_trail = None
     app.include_router(router, prefix=settings.mount_path)
     # The hottest interactions also answer through plain Starlette routes, ahead of FastAPI's
     # router and dependency solving (the FastAPI routes stay for the OpenAPI description).
@@ -142,6 +150,11 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         ],
         expose_headers=["Location", "Content-Location", "ETag", "Last-Modified"],
         max_age=600,
+    )
+    app.add_middleware(
+        AuditMiddleware,
+        mount_path=settings.mount_path,
+        trail=lambda: app.state.audit_trail,
     )
     app.add_exception_handler(FhirError, on_fhir_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)

@@ -50,7 +50,8 @@ def _with_store(
         try:
             if ensure_indexed:
                 await ensure_index(store, base_url=base_url)
-            ctx = Context(store=store, access=AccessContext.open_server(), base_url=base_url)
+            access = AccessContext.internal("command line")
+            ctx = Context(store=store, access=access, base_url=base_url)
             return await work(ctx)
         finally:
             await store.close()
@@ -271,8 +272,9 @@ def reindex_command(database_url: str, base_url: str, quiet: bool) -> None:
 
 
 def _register_auth_commands() -> None:
-    from smart_auth.cli import clients, keys, users
+    from smart_auth.cli import audit, clients, keys, users
 
+    main.add_command(audit)
     main.add_command(clients)
     main.add_command(users)
     main.add_command(keys)

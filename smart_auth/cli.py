@@ -12,11 +12,13 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from fhir_server.cli_options import database_option
+from fhir_server.clock import parse_instant
 from smart_auth.keys import rotate
 from smart_auth.passwords import hash_password, password_problems
 from smart_auth.records import Assurance, AuthStore, Client, ClientKind, User, digest
@@ -283,3 +285,44 @@ def rotate_keys(database_url: str) -> None:
     with _store(database_url) as store:
         key = rotate(store)
     click.echo(f"new signing key {key.kid}")
+
+
+# audit -------------------------------------------------------------------------------------------
+
+
+@click.command(name="audit")
+@click.option("--since", help="Only records from this date or instant on (e.g. 2026-11-01).")
+@click.option("--patient", help="Only records on behalf of this Patient id.")
+@click.option("--limit", default=1000, show_default=True, type=click.IntRange(1, 10_000_000))
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["text", "fhir"]),
+    default="text",
+    show_default=True,
+    help="text: one line a record; fhir: one AuditEvent resource a line (NDJSON).",
+)
+@database_option
+def audit(
+    since: str | None, patient: str | None, limit: int, output: str, database_url: str
+) -> None:
+    """List the audit trail: every FHIR request, who made it, for whom, and how it ended."""
+    start = 0.0
+    if since:
+        try:
+            start = parse_instant(since).timestamp()
+        except ValueError:
+            raise click.BadParameter(
+                "a date or instant, e.g. 2026-11-01", param_hint="--since"
+            ) from None
+    with _store(database_url) as store:
+        records = store.audit_records(since=start, patient=patient, limit=limit)
+    for r in records:
+        if output == "fhir":
+            click.echo(json.dumps(r.as_audit_event(), separators=(",", ":")))
+            continue
+        when = datetime.fromtimestamp(r.recorded, UTC).isoformat(timespec="seconds")
+        click.echo(
+            f"{when}\t{r.status}\t{r.action} {r.what}\t{r.subject} ({r.role})"
+            f"\tclient={r.client_id or '-'}\tpatient={r.patient or '-'}\tfrom={r.source or '-'}"
+        )

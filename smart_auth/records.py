@@ -10,9 +10,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from smart_auth.proxy import Link
+
+if TYPE_CHECKING:
+    from smart_auth.audit import AuditRecord
 
 
 def digest(secret: str) -> str:
@@ -241,6 +244,12 @@ class AuthStore(Protocol):
     def take_reset(self, digest: str, now: float) -> PasswordReset | None:
         """The reset, removed (single use); None when unknown or expired."""
         ...
+
+    # the audit trail (append-only)
+    def append_audit(self, records: list[AuditRecord]) -> None: ...
+    def audit_records(
+        self, *, since: float = 0.0, patient: str | None = None, limit: int = 1000
+    ) -> list[AuditRecord]: ...
 
     # signing keys
     def put_key(self, key: SigningKey) -> None: ...

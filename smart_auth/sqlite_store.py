@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from smart_auth.audit import AuditRecord
 from smart_auth.proxy import Link
 from smart_auth.records import (
     Assurance,
@@ -72,6 +73,12 @@ CREATE TABLE IF NOT EXISTS auth_pending (
     patient TEXT, encounter TEXT);
 CREATE TABLE IF NOT EXISTS auth_resets (
     digest TEXT PRIMARY KEY, username TEXT NOT NULL, expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS auth_audit (
+    seq INTEGER PRIMARY KEY, recorded REAL NOT NULL, subject TEXT NOT NULL, role TEXT NOT NULL,
+    client_id TEXT, patient TEXT, action TEXT NOT NULL, what TEXT NOT NULL,
+    status INTEGER NOT NULL, source TEXT);
+CREATE INDEX IF NOT EXISTS auth_audit_patient ON auth_audit (patient, recorded);
+CREATE INDEX IF NOT EXISTS auth_audit_recorded ON auth_audit (recorded);
 CREATE TABLE IF NOT EXISTS auth_keys (
     kid TEXT PRIMARY KEY, private_jwk TEXT NOT NULL, created REAL NOT NULL, retired_at REAL);
 """
@@ -510,6 +517,55 @@ class SqliteAuthStore:
         if row is None or row[1] <= now:
             return None
         return PasswordReset(digest=digest, username=row[0], expires_at=row[1])
+
+    # the audit trail ----------------------------------------------------------------------------
+
+    def append_audit(self, records: list[AuditRecord]) -> None:
+        with self._tx() as conn:
+            conn.executemany(
+                "INSERT INTO auth_audit (recorded, subject, role, client_id, patient, action,"
+                " what, status, source) VALUES (?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        r.recorded,
+                        r.subject,
+                        r.role,
+                        r.client_id,
+                        r.patient,
+                        r.action,
+                        r.what,
+                        r.status,
+                        r.source,
+                    )
+                    for r in records
+                ],
+            )
+
+    def audit_records(
+        self, *, since: float = 0.0, patient: str | None = None, limit: int = 1000
+    ) -> list[AuditRecord]:
+        where = "recorded >= ?"
+        args: list[object] = [since]
+        if patient is not None:
+            where += " AND patient = ?"
+            args.append(patient)
+        rows = self._all(
+            f"SELECT * FROM auth_audit WHERE {where} ORDER BY seq LIMIT ?", (*args, limit)
+        )
+        return [
+            AuditRecord(
+                recorded=r["recorded"],
+                subject=r["subject"],
+                role=r["role"],
+                client_id=r["client_id"],
+                patient=r["patient"],
+                action=r["action"],
+                what=r["what"],
+                status=r["status"],
+                source=r["source"],
+            )
+            for r in rows
+        ]
 
     # signing keys ----------------------------------------------------------------------------
 

@@ -63,9 +63,11 @@ def context(request: Request, *, public: bool = False) -> Context:
     settings = settings_of(request)
     store: Store = request.app.state.store
     auth_store = request.app.state.auth_guard
+    access = AccessContext.anyone() if public else access_for(request.headers, auth_store)
+    request.state.access = access  # for the audit trail
     return Context(
         store=store,
-        access=AccessContext.anyone() if public else access_for(request.headers, auth_store),
+        access=access,
         base_url=settings.base_url,
         max_count=settings.max_count,
         default_count=settings.default_count,
