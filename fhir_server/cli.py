@@ -272,10 +272,11 @@ def reindex_command(database_url: str, base_url: str, quiet: bool) -> None:
 
 
 def _register_auth_commands() -> None:
-    from smart_auth.cli import audit, clients, keys, users
+    from smart_auth.cli import audit, clients, grants, keys, users
 
     main.add_command(audit)
     main.add_command(clients)
+    main.add_command(grants)
     main.add_command(users)
     main.add_command(keys)
 

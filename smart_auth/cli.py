@@ -21,7 +21,15 @@ from fhir_server.cli_options import database_option
 from fhir_server.clock import parse_instant
 from smart_auth.keys import rotate
 from smart_auth.passwords import hash_password, password_problems
-from smart_auth.records import Assurance, AuthStore, Client, ClientKind, User, digest
+from smart_auth.records import (
+    Assurance,
+    AuthStore,
+    Client,
+    ClientKind,
+    ProxyGrant,
+    User,
+    digest,
+)
 from smart_auth.scopes import parse_scopes
 from smart_auth.service import open_auth_store
 
@@ -326,3 +334,58 @@ def audit(
             f"{when}\t{r.status}\t{r.action} {r.what}\t{r.subject} ({r.role})"
             f"\tclient={r.client_id or '-'}\tpatient={r.patient or '-'}\tfrom={r.source or '-'}"
         )
+
+
+# proxy grants ------------------------------------------------------------------------------------
+
+
+@click.group()
+def grants() -> None:
+    """Explicit proxy grants: a beneficiary lets someone act for them with full access."""
+
+
+@grants.command(name="add")
+@click.option("--patient", required=True, help="The granting beneficiary's Patient id.")
+@click.option("--to", "grantee", required=True, help="The grantee's 10-digit DoD ID (EDIPI).")
+@click.option("--note", default="", help="Why (shown in `grants list`).")
+@database_option
+def add_grant(patient: str, grantee: str, note: str, database_url: str) -> None:
+    """Let the holder of DoD ID --to act for Patient --patient (full access)."""
+    if not (len(grantee) == 10 and grantee.isdigit()):
+        raise click.BadParameter("a DoD ID is 10 digits", param_hint="--to")
+    grant = ProxyGrant(
+        id=secrets.token_hex(8),
+        patient_id=patient,
+        grantee_dod_id=grantee,
+        created=time.time(),
+        note=note,
+    )
+    with _store(database_url) as store:
+        store.put_proxy_grant(grant)
+    click.echo(f"grant {grant.id}: DoD ID {grantee} may act for Patient/{patient}")
+
+
+@grants.command(name="list")
+@click.option("--patient", help="Only grants by this Patient id.")
+@database_option
+def list_grants(patient: str | None, database_url: str) -> None:
+    """List grants that are in force."""
+    with _store(database_url) as store:
+        for g in store.proxy_grants(patient_id=patient):
+            when = datetime.fromtimestamp(g.created, UTC).isoformat(timespec="seconds")
+            click.echo(f"{g.id}\tPatient/{g.patient_id}\tto {g.grantee_dod_id}\t{when}\t{g.note}")
+
+
+@grants.command(name="revoke")
+@click.argument("grant_id")
+@database_option
+def revoke_grant(grant_id: str, database_url: str) -> None:
+    """Revoke a grant; every token its grantee holds stops working at once."""
+    with _store(database_url) as store:
+        grant = store.revoke_proxy_grant(grant_id, time.time())
+        if grant is None:
+            raise click.ClickException(f"no grant {grant_id} in force")
+        grantee = store.get_user_by_dod_id(grant.grantee_dod_id)
+        if grantee is not None:
+            store.revoke_user(grantee.username)
+    click.echo(f"revoked {grant_id}")

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from datetime import date
 from typing import Any
@@ -34,6 +35,7 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
@@ -99,12 +101,14 @@ class AuthorizationCode(AuthorizationCodeGrant):  # type: ignore[misc]
         return secrets.token_urlsafe(32)
 
     def save_authorization_code(self, code: str, request: Any) -> None:
+        # The scope is the grant's: what the user approved at consent (authlib resets
+        # request.scope to the client's allowance when it validates the request again).
         grant: Grant = request.user
         data = request.payload.data
         self.server.store.put_code(
             Code(
                 digest=digest(code),
-                grant=Grant(**{**_fields(grant), "scope": request.scope}),
+                grant=grant,
                 redirect_uri=data.get("redirect_uri"),
                 code_challenge=data.get("code_challenge"),
                 expires_at=time.time() + self.server.config.code_lifetime,
@@ -140,8 +144,8 @@ class RefreshToken(RefreshTokenGrant):  # type: ignore[misc]
 
     def authenticate_refresh_token(self, refresh_token: str) -> _TokenView | None:
         store = self.server.store
-        stored = store.take_refresh_token(digest(refresh_token))
-        if stored is None:
+        stored = store.get_token(digest(refresh_token))
+        if stored is None or stored.kind != "refresh":
             return None
         if stored.revoked:
             store.revoke_family(stored.family)  # a rotated-out token came back: stolen
@@ -176,7 +180,12 @@ class RefreshToken(RefreshTokenGrant):  # type: ignore[misc]
         return refresh_token.token.grant
 
     def revoke_old_credential(self, refresh_token: _TokenView) -> None:
-        return None  # revoked atomically when it was taken
+        """Rotation, once the new tokens are stored: the old refresh token dies. Had a
+        concurrent refresh already taken it, the token was used twice: end the family."""
+        store = self.server.store
+        taken = store.take_refresh_token(refresh_token.token.digest)
+        if taken is None or taken.revoked:
+            store.revoke_family(refresh_token.token.family)
 
     def issue_token(self, user: Grant, refresh_token: _TokenView) -> dict[str, Any]:
         token: dict[str, Any] = super().issue_token(user, refresh_token)
@@ -233,6 +242,7 @@ class PrivateKeyJwt(JWTBearerClientAssertion):  # type: ignore[misc]
     def __init__(self, server: SmartAuthorizationServer) -> None:
         super().__init__(validate_jti=True, leeway=0)
         self.server = server
+        self._local = threading.local()  # one token request per worker thread at a time
 
     def get_audiences(self) -> list[str]:
         return [self.server.config.token_url]
@@ -241,8 +251,18 @@ class PrivateKeyJwt(JWTBearerClientAssertion):  # type: ignore[misc]
         headers, claims = super().extract_assertion(assertion)
         if headers.get("alg") not in ASSERTION_ALGORITHMS:
             raise InvalidClientError(description="client assertions must be signed RS384 or ES384")
-        self._headers = headers
+        self._local.headers = headers
         return headers, claims
+
+    def process_assertion_claims(self, assertion: str, resolve_key: Any) -> dict[str, Any]:
+        # joserfc's default registry refuses RS384/ES384 as "not recommended"; SMART requires
+        # exactly those, so they are the only algorithms this decode accepts.
+        try:
+            token = jwt.decode(assertion, resolve_key, algorithms=list(ASSERTION_ALGORITHMS))
+        except JoseError as exc:
+            raise InvalidClientError(description=exc.description) from exc
+        self.verify_claims(token.claims)
+        return dict(token.claims)
 
     def verify_claims(self, claims: Any) -> None:
         exp = claims.get("exp")
@@ -259,7 +279,7 @@ class PrivateKeyJwt(JWTBearerClientAssertion):  # type: ignore[misc]
         record = client.record
         if record.kind not in (ClientKind.ASYMMETRIC, ClientKind.BACKEND):
             raise InvalidClientError(description="this client has no registered keys")
-        headers = getattr(self, "_headers", {})
+        headers: dict[str, Any] = getattr(self._local, "headers", {})
         jku = headers.get("jku")
         if jku is not None and jku != record.jwks_url:
             raise InvalidClientError(description="jku is not the client's registered JWKS URL")

@@ -4,6 +4,7 @@ The rules about how far that reaches are :mod:`smart_auth.proxy`'s."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -26,7 +27,12 @@ class ActingFor:
     reach: Reach
 
     def link(self) -> Link:
-        kind = "self" if self.relationship == "self" else "dependent"
+        if self.relationship == "self":
+            kind = "self"
+        elif self.relationship.endswith("by their grant"):
+            kind = "granted"
+        else:
+            kind = "dependent"
         return Link(patient_id=self.patient_id, relationship=kind, birth_date=self.birth_date)
 
 
@@ -51,8 +57,11 @@ async def _resources(ctx: Context, type: str, params: list[tuple[str, str]]) -> 
     return [e["resource"] for e in entries if e.get("search", {}).get("mode") == "match"]
 
 
-async def patients_for(ctx: Context, dod_id: str, today: date) -> list[ActingFor]:
-    """Everyone the holder of ``dod_id`` may act for, themselves first."""
+async def patients_for(
+    ctx: Context, dod_id: str, today: date, granted: Sequence[str] = ()
+) -> list[ActingFor]:
+    """Everyone the holder of ``dod_id`` may act for, themselves first; ``granted`` are the
+    Patient ids whose explicit grants name them (full access, whatever the age)."""
     token = f"{DOD_ID}|{dod_id}"
     found: list[ActingFor] = []
     for patient in await _resources(ctx, "Patient", [("identifier", token)]):
@@ -79,7 +88,11 @@ async def patients_for(ctx: Context, dod_id: str, today: date) -> list[ActingFor
         if dependent is None or dependent.body is None:
             continue
         body = parse_json(dependent.body)
-        reach = reach_for_dependent(body.get("birthDate"), today)
+        reach = (
+            Reach.FULL
+            if patient_id in granted
+            else reach_for_dependent(body.get("birthDate"), today)
+        )
         if reach is None:
             continue
         relationship = ", ".join(
@@ -91,8 +104,25 @@ async def patients_for(ctx: Context, dod_id: str, today: date) -> list[ActingFor
                 patient_id=patient_id,
                 name=display_name(body),
                 birth_date=body.get("birthDate"),
-                relationship=relationship or "dependent",
+                relationship=(relationship or "dependent")
+                + (", by their grant" if patient_id in granted else ""),
                 reach=reach,
+            )
+        )
+    for patient_id in granted:
+        if any(a.patient_id == patient_id for a in found):
+            continue
+        grantor = await ctx.current("Patient", patient_id)
+        if grantor is None or grantor.body is None:
+            continue
+        body = parse_json(grantor.body)
+        found.append(
+            ActingFor(
+                patient_id=patient_id,
+                name=display_name(body),
+                birth_date=body.get("birthDate"),
+                relationship="by their grant",
+                reach=Reach.FULL,
             )
         )
     return found

@@ -6,7 +6,10 @@ The one place for them (grants and configuration come with the access issue):
 - a sponsor or guardian, named by DoD ID on a dependent's RelatedPerson, acts for a dependent
   under 13 with full access, for a dependent aged 13 to 17 with limited access (Patient
   demographics and Appointments only, and nothing labelled sensitive), and for an adult
-  dependent not at all without a grant.
+  dependent not at all;
+- an explicit grant (``mhs-fhir grants``: stored, listed, revocable) gives its grantee full
+  access to the granting patient: how an adult dependent lets a sponsor in, or a teen lets a
+  parent see more. Revoking it ends every token the grantee holds.
 
 Reach is decided from the birth date on the day of each request, so it ends on the birthday
 that ends it: live tokens stop reaching, and refresh fails.
@@ -53,12 +56,12 @@ class Link:
     """Whom an account acts for, as a token remembers it: decided anew on every request."""
 
     patient_id: str
-    relationship: str  # "self" or "dependent"
+    relationship: str  # "self", "dependent" (DEERS) or "granted" (an explicit grant)
     birth_date: str | None = None
 
     def reach_on(self, today: date) -> Reach | None:
-        if self.relationship == "self":
-            return Reach.FULL
+        if self.relationship in ("self", "granted"):
+            return Reach.FULL  # revoking a grant ends the grantee's tokens
         return reach_for_dependent(self.birth_date, today)
 
 

@@ -175,6 +175,19 @@ class PasswordReset:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ProxyGrant:
+    """A beneficiary's explicit permission for someone (by DoD ID) to act for them with full
+    access: how an adult dependent lets a sponsor in, or a teen lets a parent see more."""
+
+    id: str
+    patient_id: str  # who grants
+    grantee_dod_id: str  # who may act for them
+    created: float
+    note: str = ""
+    revoked: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SigningKey:
     kid: str
     private_jwk: dict[str, Any]
@@ -244,6 +257,16 @@ class AuthStore(Protocol):
     def take_reset(self, digest: str, now: float) -> PasswordReset | None:
         """The reset, removed (single use); None when unknown or expired."""
         ...
+
+    # proxy grants
+    def put_proxy_grant(self, grant: ProxyGrant) -> None: ...
+    def proxy_grants(
+        self, *, grantee_dod_id: str | None = None, patient_id: str | None = None
+    ) -> list[ProxyGrant]:
+        """Grants not revoked, by grantee or by grantor (or all)."""
+        ...
+
+    def revoke_proxy_grant(self, id: str, at: float) -> ProxyGrant | None: ...
 
     # the audit trail (append-only)
     def append_audit(self, records: list[AuditRecord]) -> None: ...

@@ -86,7 +86,7 @@ async def _captured(request: Request) -> CapturedRequest:
     else:
         params = list(request.query_params.multi_items())
     return CapturedRequest(
-        method=request.method, url=str(request.url), headers=dict(request.headers), params=params
+        method=request.method, url=str(request.url), headers=request.headers, params=params
     )
 
 
@@ -198,6 +198,16 @@ async def _token_like(request: Request, call: str) -> Response:
         response = await asyncio.to_thread(service.server.create_endpoint_response, call, captured)
     assert isinstance(response, Response)
     response.headers.update(CORS)
+    form = dict(captured.params)
+    # What happened, never with a secret: the grant type, the client (as it named itself),
+    # the status.
+    log.info(
+        "%s: grant_type=%s client=%s -> %d",
+        call,
+        form.get("grant_type", "-"),
+        form.get("client_id", "(authenticated by header or assertion)"),
+        response.status_code,
+    )
     return response
 
 
@@ -222,6 +232,7 @@ def _begin(service: AuthService, captured: CapturedRequest) -> Response | str:
     try:
         grant = server.get_consent_grant(captured)
     except OAuth2Error as error:
+        error.redirect_uri = error.redirect_uri or _trusted_redirect(service, captured.params)
         if error.redirect_uri:
             return server.handle_error_response(None, error)  # type: ignore[no-any-return]
         return _html(error_page("This request cannot be used", error.get_error_description()), 400)
@@ -263,6 +274,19 @@ def _begin(service: AuthService, captured: CapturedRequest) -> Response | str:
         )
     )
     return pending_id
+
+
+def _trusted_redirect(service: AuthService, params: list[tuple[str, str]]) -> str | None:
+    """The redirect URI errors may go to (RFC 6749 4.1.2.1): given once, for a known client
+    that registered exactly it. Otherwise errors are shown here and never redirected."""
+    client_ids = [v for k, v in params if k == "client_id"]
+    redirects = [v for k, v in params if k == "redirect_uri"]
+    if len(client_ids) != 1 or len(redirects) != 1:
+        return None
+    client = service.store.get_client(client_ids[0])
+    if client is None or redirects[0] not in client.redirect_uris:
+        return None
+    return redirects[0]
 
 
 async def authorize_endpoint(request: Request) -> Response:
@@ -314,12 +338,15 @@ def _client_name(service: AuthService, pending: Pending) -> str:
 async def _choices(request: Request, user: User) -> list[ActingFor]:
     if not user.dod_id:
         return []
+    service = _service(request)
+    grants = await asyncio.to_thread(service.store.proxy_grants, grantee_dod_id=user.dod_id)
     ctx = Context(
         store=request.app.state.store,
         access=AccessContext.internal("patient picker"),
         base_url=request.app.state.settings.base_url,
     )
-    return await patients_for(ctx, user.dod_id, date.today())
+    granted = [g.patient_id for g in grants]
+    return await patients_for(ctx, user.dod_id, date.today(), granted)
 
 
 async def _next_step(

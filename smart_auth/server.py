@@ -9,9 +9,11 @@ objects and authlib's ``(status, body, headers)`` into a Starlette response.
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +30,10 @@ from smart_auth.scopes import parse_scopes
 
 __all__ = ["CapturedRequest", "OAuthClient", "SmartAuthorizationServer"]
 
+# authlib logs whole token responses at DEBUG ("Issue token ..."): secrets must never reach a
+# log, whatever level the server runs at.
+logging.getLogger("authlib").setLevel(logging.INFO)
+
 
 @dataclass(frozen=True, slots=True)
 class CapturedRequest:
@@ -35,7 +41,7 @@ class CapturedRequest:
 
     method: str
     url: str
-    headers: dict[str, str]
+    headers: Mapping[str, str]  # case-insensitive (starlette's Headers), as authlib expects
     params: list[tuple[str, str]] = field(default_factory=list)  # query (GET) or form (POST)
 
 

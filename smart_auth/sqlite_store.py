@@ -29,6 +29,7 @@ from smart_auth.records import (
     Launch,
     PasswordReset,
     Pending,
+    ProxyGrant,
     Role,
     Session,
     SigningKey,
@@ -79,6 +80,10 @@ CREATE TABLE IF NOT EXISTS auth_audit (
     status INTEGER NOT NULL, source TEXT);
 CREATE INDEX IF NOT EXISTS auth_audit_patient ON auth_audit (patient, recorded);
 CREATE INDEX IF NOT EXISTS auth_audit_recorded ON auth_audit (recorded);
+CREATE TABLE IF NOT EXISTS auth_proxy_grants (
+    id TEXT PRIMARY KEY, patient_id TEXT NOT NULL, grantee_dod_id TEXT NOT NULL,
+    created REAL NOT NULL, note TEXT NOT NULL, revoked REAL);
+CREATE INDEX IF NOT EXISTS auth_proxy_grants_grantee ON auth_proxy_grants (grantee_dod_id);
 CREATE TABLE IF NOT EXISTS auth_keys (
     kid TEXT PRIMARY KEY, private_jwk TEXT NOT NULL, created REAL NOT NULL, retired_at REAL);
 """
@@ -517,6 +522,60 @@ class SqliteAuthStore:
         if row is None or row[1] <= now:
             return None
         return PasswordReset(digest=digest, username=row[0], expires_at=row[1])
+
+    # proxy grants ------------------------------------------------------------------------------
+
+    def put_proxy_grant(self, grant: ProxyGrant) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO auth_proxy_grants VALUES (?,?,?,?,?,?)",
+                (
+                    grant.id,
+                    grant.patient_id,
+                    grant.grantee_dod_id,
+                    grant.created,
+                    grant.note,
+                    grant.revoked,
+                ),
+            )
+
+    @staticmethod
+    def _proxy_grant(row: sqlite3.Row) -> ProxyGrant:
+        return ProxyGrant(
+            id=row["id"],
+            patient_id=row["patient_id"],
+            grantee_dod_id=row["grantee_dod_id"],
+            created=row["created"],
+            note=row["note"],
+            revoked=row["revoked"],
+        )
+
+    def proxy_grants(
+        self, *, grantee_dod_id: str | None = None, patient_id: str | None = None
+    ) -> list[ProxyGrant]:
+        where = "revoked IS NULL"
+        args: list[object] = []
+        if grantee_dod_id is not None:
+            where += " AND grantee_dod_id = ?"
+            args.append(grantee_dod_id)
+        if patient_id is not None:
+            where += " AND patient_id = ?"
+            args.append(patient_id)
+        rows = self._all(
+            f"SELECT * FROM auth_proxy_grants WHERE {where} ORDER BY created", tuple(args)
+        )
+        return [self._proxy_grant(r) for r in rows]
+
+    def revoke_proxy_grant(self, id: str, at: float) -> ProxyGrant | None:
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE auth_proxy_grants SET revoked = ? WHERE id = ? AND revoked IS NULL"
+                " RETURNING *",
+                (at, id),
+            )
+            cur.row_factory = sqlite3.Row
+            row = cur.fetchone()
+        return self._proxy_grant(row) if row is not None else None
 
     # the audit trail ----------------------------------------------------------------------------
 
