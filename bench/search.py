@@ -83,7 +83,8 @@ if str(BENCH_DIR) not in sys.path:
 import search_data as data  # noqa: E402
 
 from fhir_server import indexing  # noqa: E402
-from fhir_server.indexing.reindex import META_KEY, index_version  # noqa: E402
+from fhir_server.indexing import INDEX_VERSION  # noqa: E402
+from fhir_server.indexing.reindex import BASE_KEY, META_KEY  # noqa: E402
 from fhir_server.interactions.context import Context, Preconditions  # noqa: E402
 from fhir_server.interactions.create import create  # noqa: E402
 from fhir_server.interactions.search import search as search_interaction  # noqa: E402
@@ -512,16 +513,17 @@ async def measure_in_process(
 def mark_indexed(path: Path, base_url: str) -> None:
     """Record that ``path`` is indexed for ``base_url``, as a reindex would.
 
-    The server reindexes at start-up when the stored index version differs, and that version
-    includes the base URL, hence the port. The data sets hold relative references only, so
-    their rows do not depend on the base URL: a reindex would write the same rows again.
+    The server reindexes at start-up when the stored index version differs, and notes a new
+    base URL. The data sets hold relative references only, so their rows do not depend on the
+    base URL: a reindex would write the same rows again.
     """
 
     async def run() -> None:
         store = SqliteStore(str(path))
         await store.open()
         try:
-            await store.set_meta(META_KEY, index_version(base_url))
+            await store.set_meta(META_KEY, INDEX_VERSION)
+            await store.set_meta(BASE_KEY, base_url.rstrip("/"))
         finally:
             await store.close()
 

@@ -71,6 +71,7 @@ class FhirError(Exception):
         super().__init__(diagnostics)
         self.diagnostics = diagnostics
         self.headers = headers or {}
+        self.entry_index: int | None = None  # the Bundle entry that failed, in a transaction
         self.issues: tuple[Issue, ...] = issues or (
             Issue(code=code or self.code, diagnostics=diagnostics, expression=expression),
         )

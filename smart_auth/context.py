@@ -23,9 +23,39 @@ from smart_auth.scopes import Permission, ScopeSet, parse_scopes
 NOTHING: Condition = IdIn(())
 """The restriction no resource meets."""
 
-# Types outside every Patient compartment that still hold one patient's data: a patient or
-# proxy token never reaches them (Binary's securityContext is not followed yet).
-PATIENT_PRIVATE_OUTSIDE_COMPARTMENT = frozenset({"Binary"})
+# Types outside every Patient compartment that are shared reference data (who and where care
+# is given, what medications are, the server's own definitions): a patient's or proxy's token
+# may read and search them. Every other type outside the compartments (Task, Device, Binary,
+# Bundle, ...) may hold one patient's data without saying so: such tokens never reach it.
+SHARED_REFERENCE_TYPES = frozenset(
+    {
+        "Practitioner",
+        "PractitionerRole",
+        "Organization",
+        "OrganizationAffiliation",
+        "Location",
+        "HealthcareService",
+        "Endpoint",
+        "Schedule",
+        "Slot",
+        "Medication",
+        "MedicationKnowledge",
+        "Substance",
+        "ActivityDefinition",
+        "PlanDefinition",
+        "Questionnaire",
+        "Library",
+        "ValueSet",
+        "CodeSystem",
+        "ConceptMap",
+        "NamingSystem",
+        "StructureDefinition",
+        "SearchParameter",
+        "OperationDefinition",
+        "CapabilityStatement",
+        "ImplementationGuide",
+    }
+)
 
 
 class Interaction(StrEnum):
@@ -172,6 +202,26 @@ class AccessContext:
             return (self.patient,) if self.patient in self._reached(type) else ()
         return (self.patient,)
 
+    def patients_reached(self, permission: Permission, type: str) -> frozenset[str] | None:
+        """Every patient whose compartment ``permission`` on ``type`` reaches through some
+        scope; None when some scope is bound by no compartment at all."""
+        if self.unrestricted:
+            return None
+        out: set[str] = set()
+        for scope in self.scopes.resources:
+            if not scope.grants(scope.level, permission, type):
+                continue
+            patients = self._patients(scope.level, type)
+            if patients is None:
+                return None
+            out.update(patients)
+        return frozenset(out)
+
+    @property
+    def is_beneficiary(self) -> bool:
+        """A beneficiary's (or proxy's) token, as opposed to staff, systems or the server."""
+        return not self.unrestricted and self.role is Role.BENEFICIARY
+
     def _compartments(
         self, type: str, patients: tuple[str, ...], base_url: str
     ) -> Condition | None:
@@ -208,12 +258,9 @@ class AccessContext:
 
 
 def _free_outside_compartments(permission: Permission, type: str) -> bool:
-    """Resources in no Patient compartment (Practitioner, Organization, Medication, ...) are
-    shared reference data: readable with a patient's scopes, never writable."""
-    return (
-        permission in (Permission.READ, Permission.SEARCH)
-        and type not in PATIENT_PRIVATE_OUTSIDE_COMPARTMENT
-    )
+    """Shared reference data in no Patient compartment: readable with a patient's scopes,
+    never writable (see SHARED_REFERENCE_TYPES)."""
+    return permission in (Permission.READ, Permission.SEARCH) and type in SHARED_REFERENCE_TYPES
 
 
 _LEVELS = ("patient", "user", "system")

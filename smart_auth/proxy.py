@@ -79,3 +79,11 @@ def reach_for_dependent(birth_date: str | None, today: date) -> Reach | None:
     if age is None or age >= ADULT_AT:
         return None
     return Reach.FULL if age < FULL_ACCESS_BELOW else Reach.LIMITED
+
+
+DEERS_OWNED_TYPES = frozenset({"RelatedPerson"})
+"""Types only eligibility data (imports, staff, systems) may write: the sponsor links."""
+
+DEERS_OWNED_PATIENT_ELEMENTS = ("identifier", "birthDate", "link")
+"""Patient elements the proxy rules read: a beneficiary's token may not change them, nor
+create a Patient (who is whose dependent, and how old, is DEERS's to say)."""

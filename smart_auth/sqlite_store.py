@@ -74,12 +74,6 @@ CREATE TABLE IF NOT EXISTS auth_pending (
     patient TEXT, encounter TEXT);
 CREATE TABLE IF NOT EXISTS auth_resets (
     digest TEXT PRIMARY KEY, username TEXT NOT NULL, expires_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS auth_audit (
-    seq INTEGER PRIMARY KEY, recorded REAL NOT NULL, subject TEXT NOT NULL, role TEXT NOT NULL,
-    client_id TEXT, patient TEXT, action TEXT NOT NULL, what TEXT NOT NULL,
-    status INTEGER NOT NULL, source TEXT);
-CREATE INDEX IF NOT EXISTS auth_audit_patient ON auth_audit (patient, recorded);
-CREATE INDEX IF NOT EXISTS auth_audit_recorded ON auth_audit (recorded);
 CREATE TABLE IF NOT EXISTS auth_proxy_grants (
     id TEXT PRIMARY KEY, patient_id TEXT NOT NULL, grantee_dod_id TEXT NOT NULL,
     created REAL NOT NULL, note TEXT NOT NULL, revoked REAL);
@@ -87,6 +81,24 @@ CREATE INDEX IF NOT EXISTS auth_proxy_grants_grantee ON auth_proxy_grants (grant
 CREATE TABLE IF NOT EXISTS auth_keys (
     kid TEXT PRIMARY KEY, private_jwk TEXT NOT NULL, created REAL NOT NULL, retired_at REAL);
 """
+
+
+_AUDIT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY, recorded REAL NOT NULL, subject TEXT NOT NULL, role TEXT NOT NULL,
+    client_id TEXT, patient TEXT, action TEXT NOT NULL, what TEXT NOT NULL,
+    status INTEGER NOT NULL, source TEXT);
+CREATE INDEX IF NOT EXISTS audit_patient ON audit (patient, recorded);
+CREATE INDEX IF NOT EXISTS audit_recorded ON audit (recorded);
+"""
+
+
+def audit_path(path: str) -> str:
+    """The audit trail's own file next to the database (``var/mhs-fhir.audit.db``): its
+    steady trickle of commits would otherwise make every reader of the resources reload its
+    page cache."""
+    stem = path[:-3] if path.endswith(".db") else path
+    return f"{stem}.audit.db"
 
 
 def _grant_json(grant: Grant) -> str:
@@ -109,6 +121,8 @@ class SqliteAuthStore:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
+        self._audit: sqlite3.Connection | None = None
+        self._audit_lock = threading.Lock()
 
     @classmethod
     def from_url(cls, url: str) -> SqliteAuthStore:
@@ -147,6 +161,10 @@ class SqliteAuthStore:
                 reader.close()
             self._readers.clear()
             self._local = threading.local()
+        with self._audit_lock:
+            if self._audit is not None:
+                self._audit.close()
+                self._audit = None
 
     def _reader(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -579,26 +597,47 @@ class SqliteAuthStore:
 
     # the audit trail ----------------------------------------------------------------------------
 
-    def append_audit(self, records: list[AuditRecord]) -> None:
-        with self._tx() as conn:
-            conn.executemany(
-                "INSERT INTO auth_audit (recorded, subject, role, client_id, patient, action,"
-                " what, status, source) VALUES (?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        r.recorded,
-                        r.subject,
-                        r.role,
-                        r.client_id,
-                        r.patient,
-                        r.action,
-                        r.what,
-                        r.status,
-                        r.source,
-                    )
-                    for r in records
-                ],
+    def _audit_conn(self) -> sqlite3.Connection:
+        """The audit file's connection (made on first use), under ``_audit_lock``."""
+        if self._audit is None:
+            conn = sqlite3.connect(
+                audit_path(self.path), isolation_level=None, check_same_thread=False
             )
+            conn.execute("PRAGMA busy_timeout = 10000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.executescript(_AUDIT_SCHEMA)
+            conn.row_factory = sqlite3.Row
+            self._audit = conn
+        return self._audit
+
+    def append_audit(self, records: list[AuditRecord]) -> None:
+        with self._audit_lock:
+            conn = self._audit_conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    "INSERT INTO audit (recorded, subject, role, client_id, patient, action,"
+                    " what, status, source) VALUES (?,?,?,?,?,?,?,?,?)",
+                    [
+                        (
+                            r.recorded,
+                            r.subject,
+                            r.role,
+                            r.client_id,
+                            r.patient,
+                            r.action,
+                            r.what,
+                            r.status,
+                            r.source,
+                        )
+                        for r in records
+                    ],
+                )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     def audit_records(
         self, *, since: float = 0.0, patient: str | None = None, limit: int = 1000
@@ -608,9 +647,12 @@ class SqliteAuthStore:
         if patient is not None:
             where += " AND patient = ?"
             args.append(patient)
-        rows = self._all(
-            f"SELECT * FROM auth_audit WHERE {where} ORDER BY seq LIMIT ?", (*args, limit)
-        )
+        with self._audit_lock:
+            rows = (
+                self._audit_conn()
+                .execute(f"SELECT * FROM audit WHERE {where} ORDER BY seq LIMIT ?", (*args, limit))
+                .fetchall()
+            )
         return [
             AuditRecord(
                 recorded=r["recorded"],

@@ -6,7 +6,7 @@ evaluated with its compiled expression and turned into rows by its type's module
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from fhir_server.search.registry import indexed_params
@@ -17,12 +17,17 @@ INDEX_VERSION = "r4-core-4"
 """Changes whenever extraction changes: a store indexed under another version is reindexed."""
 
 
-def extract(resource: Mapping[str, Any], *, base_url: str) -> tuple[IndexRow, ...]:
-    """Index rows of one valid resource; references under ``base_url`` count as local."""
+def extract(
+    resource: Mapping[str, Any], *, base_url: str, only: Collection[str] | None = None
+) -> tuple[IndexRow, ...]:
+    """Index rows of one valid resource; references under ``base_url`` count as local.
+    ``only``: just the rows of these parameter keys."""
     data = dict(resource)
     rows: list[IndexRow] = []
     for param in indexed_params(data["resourceType"]):
         assert param.accessor is not None
+        if only is not None and param.key not in only:
+            continue
         nodes = param.accessor(data)
         if nodes:
             rows.extend(module_for(param.kind).extract(param.key, nodes, base_url))

@@ -18,11 +18,15 @@ from dataclasses import replace
 from typing import Any
 
 from fhir_server.errors import Forbidden
+from fhir_server.indexing import extract
 from fhir_server.interactions.context import Context
 from fhir_server.resource_json import parse_json
-from fhir_server.search.matcher import Matcher
+from fhir_server.search.matcher import Matcher, params_of
 from fhir_server.search.plan import AllOf, AnyOf, Chain, Condition, Has, SearchPlan, TypeIn
+from fhir_server.search.registry import compartment_params, lookup
 from fhir_server.storage import StoredVersion
+from fhir_server.storage.records import ReferenceRow
+from smart_auth.proxy import DEERS_OWNED_PATIENT_ELEMENTS, DEERS_OWNED_TYPES
 from smart_auth.scopes import Permission
 
 __all__ = [
@@ -93,7 +97,8 @@ def may(ctx: Context, permission: Permission, type: str, resource: dict[str, Any
         return True
     key = (type, str(resource.get("id", "")))
     try:
-        return Matcher({key: resource}, base_url=ctx.base_url).holds(key, restriction)
+        matcher = Matcher({key: resource}, base_url=ctx.base_url, only=params_of([restriction]))
+        return matcher.holds(key, restriction)
     except TypeError:
         return False  # a restriction the single-resource matcher cannot judge: no
 
@@ -112,12 +117,50 @@ async def may_version(ctx: Context, permission: Permission, version: StoredVersi
 
 
 def require_writable(
-    ctx: Context, permission: Permission, type: str, resource: dict[str, Any]
+    ctx: Context,
+    permission: Permission,
+    type: str,
+    resource: dict[str, Any],
+    before: dict[str, Any] | None,
 ) -> None:
-    """403 unless ``ctx`` may ``permission`` a resource with this content (so a write can
-    neither reference nor move a resource into a compartment the token does not reach)."""
+    """403 unless ``ctx`` may ``permission`` a resource with this content: within its reach,
+    in no patient's compartment beyond it (a write can neither reference nor move a resource
+    into another patient's record), and, for a beneficiary, leaving the facts the proxy rules
+    read as they were (``before``: the content being replaced)."""
+    refused = Forbidden(f"this token may not {permission.name.lower()} such a {type} resource")
+    if ctx.access.unrestricted:
+        return
     if not may(ctx, permission, type, resource):
-        raise Forbidden(f"this token may not {permission.name.lower()} such a {type} resource")
+        raise refused
+    reached = ctx.access.patients_reached(permission, type)
+    if reached is not None and not _compartments_of(ctx, type, resource) <= reached:
+        raise refused
+    if ctx.access.is_beneficiary:
+        if type in DEERS_OWNED_TYPES or (type == "Patient" and before is None):
+            raise Forbidden(f"{type} facts come from eligibility data; they cannot be written here")
+        if type == "Patient" and before is not None:
+            for element in DEERS_OWNED_PATIENT_ELEMENTS:
+                if resource.get(element) != before.get(element):
+                    raise Forbidden(
+                        f"Patient.{element} comes from eligibility data; it cannot change here"
+                    )
+
+
+def _compartments_of(ctx: Context, type: str, resource: dict[str, Any]) -> set[str]:
+    """The ids of every Patient whose compartment this content is in."""
+    keys = set()
+    for code in compartment_params(type):
+        param = lookup(type, code)
+        if param is not None and param.indexed:
+            keys.add(param.key)
+    out = {
+        row.id
+        for row in extract(resource, base_url=ctx.base_url, only=keys)
+        if isinstance(row, ReferenceRow) and row.type == "Patient" and row.id
+    }
+    if type == "Patient" and resource.get("id"):
+        out.add(str(resource["id"]))
+    return out
 
 
 # -- paging links belong to the token that made them --------------------------------------------

@@ -153,7 +153,12 @@ async def dispatch(ctx: Context, entry: Entry, *, strict: bool) -> Outcome:
             return await update(ctx, type=path[0], id=path[1], resource=entry.resource, pre=pre)
         if len(path) == 1 and query:
             return await conditional_update(
-                ctx, type=path[0], query=query, resource=entry.resource, pre=pre
+                ctx,
+                type=path[0],
+                query=query,
+                resource=entry.resource,
+                pre=pre,
+                assigned=entry.assigned_id is not None,
             )
     elif method == "PATCH" and entry.resource is not None:
         operations = _patch_operations(entry.resource)
@@ -303,6 +308,8 @@ async def _resolve_conditional_references(ctx: Context, value: Any, cache: dict[
 def _failed_at(entry: Entry, error: FhirError) -> FhirError:
     """``error`` with every issue saying which entry failed."""
     where = f"Bundle.entry[{entry.index}] ({entry.method} {entry.url})"
+    if error.entry_index is None:
+        error.entry_index = entry.index
     if not error.diagnostics.startswith("Bundle.entry["):
         error.diagnostics = f"{where}: {error.diagnostics}"
         error.issues = tuple(

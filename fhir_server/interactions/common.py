@@ -17,7 +17,7 @@ from fhir_server.clock import now_instant
 from fhir_server.errors import BadRequest, Conflict, Gone, NotFound, PreconditionFailed
 from fhir_server.interactions.access import Permission, may_version, require_writable, scoped
 from fhir_server.interactions.context import Context, Outcome
-from fhir_server.resource_json import dumps, stamped
+from fhir_server.resource_json import dumps, parse_json, stamped
 from fhir_server.search.parse import conditional
 from fhir_server.storage import IndexRow, StoredVersion, VersionConflict, Write
 from fhir_server.storage.records import Method
@@ -116,7 +116,9 @@ async def write_version(
     if resource is not None:
         document = stamped(resource, id=id, version=version, last_updated=last_updated)
         validate_resource(document)
-        require_writable(ctx, permission, type, document)
+        if not ctx.access.unrestricted:
+            before = parse_json(current.body) if current is not None and current.body else None
+            require_writable(ctx, permission, type, document, before)
         body, index = dumps(document), indexing.extract(document, base_url=ctx.base_url)
     write = Write(
         type=type,

@@ -24,8 +24,16 @@ from smart_auth.context import Interaction
 
 
 async def update(
-    ctx: Context, *, type: str, id: str, resource: dict[str, Any], pre: Preconditions
+    ctx: Context,
+    *,
+    type: str,
+    id: str,
+    resource: dict[str, Any],
+    pre: Preconditions,
+    fresh: bool = False,
 ) -> Outcome:
+    """``fresh``: the id was just made by the server (conditional update creating), so an
+    update-as-create tells nobody anything."""
     ctx.access.require(Interaction.UPDATE, type)
     check_type(type)
     check_id(id)
@@ -43,8 +51,10 @@ async def update(
             current = None
         # Update-as-create with a chosen id would tell a restricted token which ids exist
         # elsewhere (201 here, 404 there): such tokens create with POST.
-        if current is None and ctx.access.restriction(
-            Permission.UPDATE, type, base_url=ctx.base_url
+        if (
+            current is None
+            and not fresh
+            and ctx.access.restriction(Permission.UPDATE, type, base_url=ctx.base_url)
         ):
             raise NotFound(f"{type}/{id} is not known")
         check_if_match(expected, current, f"{type}/{id}")
@@ -63,8 +73,15 @@ async def update(
 
 
 async def conditional_update(
-    ctx: Context, *, type: str, query: str, resource: dict[str, Any], pre: Preconditions
+    ctx: Context,
+    *,
+    type: str,
+    query: str,
+    resource: dict[str, Any],
+    pre: Preconditions,
+    assigned: bool = False,
 ) -> Outcome:
+    """``assigned``: the body's id was made by the server (a transaction's conditional PUT)."""
     ctx.access.require(Interaction.UPDATE, type)
     check_type(type)
     check_body_type(resource, type)
@@ -85,13 +102,17 @@ async def conditional_update(
             ctx, type=type, id=found.id, resource={**resource, "id": found.id}, pre=pre
         )
     if body_id is None:
-        fresh = new_id()
-        return await update(ctx, type=type, id=fresh, resource={**resource, "id": fresh}, pre=pre)
+        made = new_id()
+        return await update(
+            ctx, type=type, id=made, resource={**resource, "id": made}, pre=pre, fresh=True
+        )
     if not isinstance(body_id, str):
         raise BadRequest("the body's id must be a string", expression=(f"{type}.id",))
     existing = await ctx.current(type, body_id)
+    if existing is not None and not await may_version(ctx, Permission.UPDATE, existing):
+        existing = None  # what the token cannot see looks like what does not exist
     if existing is not None and not existing.deleted:
         raise Conflict(
             f"no {type} matches the criteria, but {type}/{body_id} exists and does not match"
         )
-    return await update(ctx, type=type, id=body_id, resource=resource, pre=pre)
+    return await update(ctx, type=type, id=body_id, resource=resource, pre=pre, fresh=assigned)

@@ -7,7 +7,7 @@ every engine with. It ignores sorting and paging: it answers which resources mat
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from fhir_server.indexing import extract
@@ -34,12 +34,19 @@ Key = tuple[str, str]
 class Matcher:
     """Matches plans against ``resources`` (current, non-deleted), keyed by (type, id)."""
 
-    def __init__(self, resources: Mapping[Key, Mapping[str, Any]], *, base_url: str) -> None:
+    def __init__(
+        self,
+        resources: Mapping[Key, Mapping[str, Any]],
+        *,
+        base_url: str,
+        only: Collection[str] | None = None,
+    ) -> None:
+        """``only``: extract just these parameter keys (all the conditions will ask about)."""
         self.resources = resources
         self.rows: dict[Key, dict[str, list[IndexRow]]] = {}
         for key, resource in resources.items():
             grouped: dict[str, list[IndexRow]] = {}
-            for row in extract(resource, base_url=base_url):
+            for row in extract(resource, base_url=base_url, only=only):
                 grouped.setdefault(row.param, []).append(row)
             self.rows[key] = grouped
 
@@ -92,6 +99,20 @@ class Matcher:
         if isinstance(c, TypeIn):
             return key[0] in c.types
         raise TypeError(f"unsupported condition {c!r}")  # pragma: no cover
+
+
+def params_of(conditions: Iterable[Condition]) -> set[str]:
+    """Every parameter key ``conditions`` look at on the resource itself (not through chains
+    or ``_has``, which need other resources)."""
+    out: set[str] = set()
+    for c in conditions:
+        if isinstance(c, ParamIn | Missing):
+            out.add(c.param)
+        elif isinstance(c, AnyOf | AllOf):
+            out |= params_of(c.conditions)
+        elif isinstance(c, Chain):
+            out.add(c.param)
+    return out
 
 
 def ids(keys: Sequence[Key] | set[Key]) -> list[str]:
