@@ -106,6 +106,7 @@ from smart_auth.context import AccessContext  # noqa: E402
 from smart_auth.proxy import Link  # noqa: E402
 from smart_auth.records import Role  # noqa: E402
 from smart_auth.scopes import Permission, parse_scopes  # noqa: E402
+from smart_auth.sqlite_store import audit_path  # noqa: E402
 from smart_auth.testing import issue_token  # noqa: E402
 
 FHIR_JSON = bench.FHIR_JSON
@@ -590,9 +591,13 @@ def instrument(trail: Any) -> FlushStats:
 
 
 def audit_rows(db: Path) -> int:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    """Rows in the audit trail's own file next to ``db`` (smart_auth.sqlite_store)."""
+    trail = Path(audit_path(str(db)))
+    if not trail.exists():
+        return 0
+    conn = sqlite3.connect(f"file:{trail}?mode=ro", uri=True)
     try:
-        return int(conn.execute("SELECT count(*) FROM auth_audit").fetchone()[0])
+        return int(conn.execute("SELECT count(*) FROM audit").fetchone()[0])
     except sqlite3.OperationalError:
         return 0
     finally:
