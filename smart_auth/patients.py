@@ -75,7 +75,9 @@ async def patients_for(
             )
         )
     links = await _resources(
-        ctx, "RelatedPerson", [("identifier", token), ("_include", "RelatedPerson:patient")]
+        ctx,
+        "RelatedPerson",
+        [("identifier", token), ("active:not", "false"), ("_include", "RelatedPerson:patient")],
     )
     for link in links:
         reference = (link.get("patient") or {}).get("reference", "")
