@@ -272,8 +272,11 @@ def reindex_command(database_url: str, base_url: str, quiet: bool) -> None:
 
 
 def _register_auth_commands() -> None:
+    from mappings.cli import generate_group, import_group
     from smart_auth.cli import audit, clients, grants, keys, users
 
+    main.add_command(import_group)
+    main.add_command(generate_group)
     main.add_command(audit)
     main.add_command(clients)
     main.add_command(grants)
