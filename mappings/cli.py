@@ -18,8 +18,8 @@ from fhir_server.interactions.context import Context
 from fhir_server.storage import open_store
 from mappings.eligibility.loader import ImportReport, import_records
 from mappings.eligibility.readers import Parsed, detect_format, read
-from mappings.eligibility.records import Reject
 from mappings.eligibility.x12_271 import Eligibility271, read_271
+from mappings.imports import Reject
 from smart_auth.context import AccessContext
 
 T = TypeVar("T")

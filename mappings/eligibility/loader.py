@@ -1,63 +1,19 @@
-"""Importing eligibility records through the FHIR interactions layer, batch by batch.
-
-Each batch of records becomes one FHIR transaction (so it is stored whole or not at all, with
-validation, indexing and versioning), holding only what changes:
-
-1. the batch's mapped resources are compared with what is stored (found by their identifiers,
-   four searches a batch): unchanged resources are left out, so importing a file twice writes
-   nothing the second time, and a changed record makes a new version of only what changed;
-2. a record older (by its record timestamp) than the person's stored Coverage is skipped, so
-   the order of records does not matter;
-3. changed resources go in as updates (``If-Match`` on the stored version, so a concurrent
-   change fails the batch rather than being lost) or creates, with a Provenance naming the
-   file, its line range and the job;
-4. a record the server refuses (the transaction names its entry) is rejected with its line and
-   the batch is retried without it: bad records never stop the run or leave half a resource.
-
-A crash or Ctrl-C loses no committed batch; rerunning resumes cleanly, since what is stored is
-unchanged the second time.
-"""
+"""Eligibility records (extract or X12 271) as import items for :mod:`mappings.imports`."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
 
-import orjson
-
-from fhir_server.clock import format_instant
-from fhir_server.errors import FhirError
-from fhir_server.interactions.bundle import transaction
 from fhir_server.interactions.context import Context
-from fhir_server.interactions.search import search
-from ig.naming import EXTENSION
-from mappings.eligibility.mapping import Mapped, map_record
-from mappings.eligibility.records import EligibilityRecord, Reject
+from mappings.eligibility.mapping import map_record
+from mappings.eligibility.records import EligibilityRecord
 from mappings.eligibility.x12_271 import Eligibility271, member_identifier, to_resources
-
-RECORD_TIMESTAMP_EXTENSION = f"{EXTENSION}/deers-record-timestamp"
-"""On Coverage: when DEERS recorded the data it holds (decides which of two records wins)."""
-
-BATCH_RECORDS = 250
-
-Change = tuple[dict[str, Any], str, dict[str, Any] | None]  # resource, criteria, stored
-
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    """One person's record, whatever it was read from: a DEERS-style extract record (with
-    its record timestamp, which decides between two records of one person) or a 271."""
-
-    line: int
-    key: str  # the person
-    recorded: datetime | None  # None: no timestamp (a 271): compare content only
-    mapped: Mapped
+from mappings.imports import ImportReport, Item, Reject, import_items
 
 
 def item_of(source: EligibilityRecord | Eligibility271) -> Item:
+    """An extract record is keyed by DoD ID and ordered by its record timestamp (kept on the
+    person's Coverage); a 271 person by member id, compared by content only."""
     if isinstance(source, EligibilityRecord):
         return Item(source.line, source.dod_id, source.record_timestamp, map_record(source))
     identifier = member_identifier(source)
@@ -65,303 +21,11 @@ def item_of(source: EligibilityRecord | Eligibility271) -> Item:
     return Item(source.line, key, None, to_resources(source))
 
 
-Plan = tuple[Item, list[Change]]
-
-
-@dataclass(slots=True)
-class ImportReport:
-    job_id: str
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rejects: list[Reject] = field(default_factory=list)
-
-    @property
-    def rejected(self) -> int:
-        return len(self.rejects)
-
-    def summary(self) -> str:
-        return (
-            f"created {self.created}, updated {self.updated}, unchanged {self.unchanged},"
-            f" rejected {self.rejected} (job {self.job_id})"
-        )
-
-
-def _batches(
+def _items(
     parsed: Iterable[EligibilityRecord | Eligibility271 | Reject],
-    size: int,
-    report: ImportReport,
-) -> Iterator[list[Item]]:
-    batch: list[Item] = []
+) -> Iterator[Item | Reject]:
     for source in parsed:
-        if isinstance(source, Reject):
-            report.rejects.append(source)
-            continue
-        batch.append(item_of(source))
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _content(resource: dict[str, Any]) -> bytes:
-    """What a resource says, without what the server stamps on it (id, meta)."""
-    return orjson.dumps(
-        {k: v for k, v in resource.items() if k not in ("id", "meta")},
-        option=orjson.OPT_SORT_KEYS,
-    )
-
-
-def _stamp(resource: dict[str, Any], item: Item) -> dict[str, Any]:
-    if resource["resourceType"] != "Coverage" or item.recorded is None:
-        return resource
-    stamp = {"url": RECORD_TIMESTAMP_EXTENSION, "valueInstant": _instant(item)}
-    return {"resourceType": "Coverage", "extension": [stamp], **_without_type(resource)}
-
-
-def _without_type(resource: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in resource.items() if k != "resourceType"}
-
-
-def _instant(item: Item) -> str:
-    assert item.recorded is not None
-    return format_instant(item.recorded)
-
-
-def _stamped_at(coverage: dict[str, Any]) -> str | None:
-    for extension in coverage.get("extension") or []:
-        if extension.get("url") == RECORD_TIMESTAMP_EXTENSION:
-            value = extension.get("valueInstant")
-            return str(value) if value is not None else None
-    return None
-
-
-async def _current(ctx: Context, type: str, criteria: list[str]) -> dict[str, dict[str, Any]]:
-    """Stored resources of ``type`` found by ``identifier=`` criteria, by criteria."""
-    if not criteria:
-        return {}
-    values = ",".join(c.removeprefix("identifier=") for c in criteria)
-    outcome = await search(
-        ctx,
-        types=[type],
-        params=[("identifier", values), ("_count", str(len(criteria) * 2))],
-        strict=True,
-        path=type,
-    )
-    bundle = orjson.loads(orjson.dumps(outcome.body or {}))
-    found: dict[str, dict[str, Any]] = {}
-    for entry in bundle.get("entry") or []:
-        resource = entry["resource"]
-        for identifier in resource.get("identifier") or []:
-            key = f"identifier={identifier.get('system')}|{identifier.get('value')}"
-            if key in criteria:
-                found[key] = resource
-    return found
-
-
-def _order(item: Item) -> tuple[datetime, int]:
-    return (item.recorded or datetime.min.replace(tzinfo=UTC), item.line)
-
-
-async def _plan(ctx: Context, items: list[Item]) -> tuple[list[Plan], int]:
-    """Per record, the resources that change; and how many records change nothing."""
-    unchanged = 0
-    latest: dict[str, Item] = {}
-    for item in items:  # within a batch, the newest record of a person wins
-        seen = latest.get(item.key)
-        if seen is not None:
-            unchanged += 1
-        if seen is None or _order(item) >= _order(seen):
-            latest[item.key] = item
-    mapped = [(i, i.mapped.resources) for i in latest.values()]
-    wanted: dict[str, set[str]] = {}
-    for _, resources in mapped:
-        for resource, criteria in resources:
-            wanted.setdefault(resource["resourceType"], set()).add(criteria)
-    stored: dict[str, dict[str, Any]] = {}
-    for type, keys in wanted.items():
-        stored.update(await _current(ctx, type, sorted(keys)))
-    plans = []
-    for record, resources in mapped:
-        changes: list[Change] = []
-        newer = True  # than the record last applied to this person
-        for resource, criteria in resources:
-            before = stored.get(criteria)
-            resource = _resolved(_stamp(resource, record), stored)
-            if (
-                resource["resourceType"] == "Coverage"
-                and before is not None
-                and record.recorded is not None
-            ):
-                at = _stamped_at(before)
-                if at is not None and at > _instant(record):
-                    changes = []
-                    break  # stale: a newer record of this person was applied already
-                newer = at is None or at < _instant(record)
-                if newer:
-                    # Applying a newer record moves the person's marker even when it says
-                    # what is stored already: a record between the two can then never win,
-                    # whatever order the three come in.
-                    changes.append((resource, criteria, before))
-                    continue
-            if before is None or _content(resource) != _content(_restamped(before, resource)):
-                changes.append((resource, criteria, before))
-        if not changes:
-            unchanged += 1
-            continue
-        plans.append((record, changes))
-    return plans, unchanged
-
-
-def urn_for(type: str, criteria: str) -> str:
-    """The fullUrl a new resource gets in its batch (in-batch references point at it)."""
-    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{type}?{criteria}')}"
-
-
-def _resolved(node: Any, stored: dict[str, dict[str, Any]]) -> Any:
-    """``node`` with each conditional reference (``Type?criteria``) to a resource of the batch
-    replaced by ``Type/id`` when it is stored, else by the fullUrl it gets in the batch."""
-    if isinstance(node, dict):
-        reference = node.get("reference")
-        if isinstance(reference, str) and "?" in reference:
-            type, _, criteria = reference.partition("?")
-            found = stored.get(criteria)
-            target = f"{type}/{found['id']}" if found is not None else urn_for(type, criteria)
-            return {**node, "reference": target}
-        return {k: _resolved(v, stored) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_resolved(v, stored) for v in node]
-    return node
-
-
-def _restamped(before: dict[str, Any], resource: dict[str, Any]) -> dict[str, Any]:
-    """The stored resource with the new record's timestamp, so that a newer record saying the
-    same thing counts as unchanged."""
-    if resource["resourceType"] != "Coverage":
-        return before
-    if not any(e.get("url") == RECORD_TIMESTAMP_EXTENSION for e in resource.get("extension") or []):
-        return before
-    return {
-        **before,
-        "extension": [
-            e if e.get("url") != RECORD_TIMESTAMP_EXTENSION else resource["extension"][0]
-            for e in before.get("extension") or []
-        ],
-    }
-
-
-def _transaction(
-    plans: list[Plan],
-    *,
-    source: str,
-    job_id: str,
-) -> tuple[dict[str, Any], list[Item]]:
-    """The batch's transaction Bundle, and for each entry the record it came from."""
-    entries: list[dict[str, Any]] = []
-    owners: list[Item] = []
-    targets: list[dict[str, str]] = []
-    seen: set[str] = set()
-    for record, changes in plans:
-        for resource, criteria, before in changes:
-            type = resource["resourceType"]
-            key = f"{type}?{criteria}"
-            if key in seen:
-                continue  # an enrollment site shared by several records of the batch
-            seen.add(key)
-            full_url = urn_for(type, criteria)
-            if before is not None:
-                request = {
-                    "method": "PUT",
-                    "url": f"{type}/{before['id']}",
-                    "ifMatch": f'W/"{before["meta"]["versionId"]}"',
-                }
-                body = {**resource, "id": before["id"]}
-            else:
-                # Not stored a moment ago (the comparison looked): a plain create, no second
-                # search. One import at a time per store is assumed.
-                request = {"method": "POST", "url": type}
-                body = resource
-            entries.append({"fullUrl": full_url, "resource": body, "request": request})
-            owners.append(record)
-            targets.append({"reference": full_url})
-    lines = [r.line for r, _ in plans]
-    provenance = {
-        "resourceType": "Provenance",
-        "target": targets,
-        "recorded": format_instant(datetime.now(UTC)),
-        "activity": {
-            "coding": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
-                    "code": "UPDATE",
-                }
-            ],
-            "text": "eligibility import",
-        },
-        "agent": [{"who": {"display": "mhs-fhir import eligibility"}}],
-        "entity": [
-            {
-                "role": "source",
-                "what": {
-                    "identifier": {"system": "urn:mhs-fhir:import-job", "value": job_id},
-                    "display": f"{source} lines {min(lines)}-{max(lines)}",
-                },
-            }
-        ],
-    }
-    entries.append({"resource": provenance, "request": {"method": "POST", "url": "Provenance"}})
-    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}, owners
-
-
-async def _store_batch(
-    ctx: Context,
-    records: list[Item],
-    report: ImportReport,
-    *,
-    source: str,
-    dry_run: bool,
-) -> None:
-    while True:
-        plans, unchanged = await _plan(ctx, records)
-        if plans and not dry_run:
-            bundle, owners = _transaction(plans, source=source, job_id=report.job_id)
-            try:
-                await transaction(ctx, bundle=bundle, prefer="minimal", strict=True)
-            except FhirError as error:
-                index = error.entry_index
-                if index is None or index >= len(owners):
-                    raise  # not one record's fault: let the caller stop
-                bad = owners[index]
-                report.rejects.append(Reject(bad.line, _field(error), "", _reason(error)))
-                records = [r for r in records if r is not bad]
-                continue
-        report.unchanged += unchanged
-        _count(plans, report)
-        return
-
-
-def _count(plans: list[Plan], report: ImportReport) -> None:
-    for _, changes in plans:
-        patient_new = any(
-            r["resourceType"] == "Patient" and before is None for r, _, before in changes
-        )
-        if patient_new:
-            report.created += 1
-        else:
-            report.updated += 1
-
-
-def _field(error: FhirError) -> str:
-    for issue in error.issues:
-        if issue.expression:
-            return issue.expression[0]
-    return "(record)"
-
-
-def _reason(error: FhirError) -> str:
-    text = error.diagnostics
-    return text.split(": ", 1)[1] if text.startswith("Bundle.entry[") and ": " in text else text
+        yield source if isinstance(source, Reject) else item_of(source)
 
 
 async def import_records(
@@ -370,11 +34,9 @@ async def import_records(
     *,
     source: str,
     dry_run: bool = False,
-    batch_records: int = BATCH_RECORDS,
 ) -> ImportReport:
-    """Import every record of ``parsed`` (records and readers' rejects); ``dry_run``: read,
-    map and compare, count, store nothing."""
-    report = ImportReport(job_id=str(uuid.uuid4()))
-    for batch in _batches(parsed, batch_records, report):
-        await _store_batch(ctx, batch, report, source=source, dry_run=dry_run)
-    return report
+    """Import eligibility records (and count the readers' rejects)."""
+    return await import_items(ctx, _items(parsed), source=source, dry_run=dry_run)
+
+
+__all__ = ["ImportReport", "import_records", "item_of"]

@@ -20,7 +20,6 @@ transaction resolves, since that Patient is always in the same batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -50,6 +49,7 @@ from mappings.eligibility.codes import (
     SYSTEMS,
 )
 from mappings.eligibility.records import EligibilityRecord
+from mappings.imports import Mapped
 
 TRICARE_COVERAGE = "http://fhir.mhs-fhir.example/sid/tricare-coverage"
 """Coverage identifier system: one TRICARE eligibility Coverage per person (by DoD ID)."""
@@ -62,13 +62,6 @@ INLINE_SECURITY_LABEL = (
 )
 CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 DHA = {"display": "Defense Health Agency (TRICARE)"}
-
-
-@dataclass(frozen=True, slots=True)
-class Mapped:
-    """The resources of one record, with the search criteria that find each again."""
-
-    resources: tuple[tuple[dict[str, Any], str], ...]  # (resource, conditional criteria)
 
 
 def patient_criteria(dod_id: str) -> str:

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from typing import IO
 
 from mappings.eligibility.layout import layout
-from mappings.eligibility.records import EligibilityRecord, Reject, check
+from mappings.eligibility.records import EligibilityRecord, check
+from mappings.imports import Reject
 
 Parsed = EligibilityRecord | Reject
 _COLUMN_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")

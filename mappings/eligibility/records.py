@@ -1,4 +1,5 @@
-"""One eligibility record, checked field by field against the layout, or the reason it is not.
+"""One eligibility record, checked field by field against the layout, or the reason it is not
+(a :class:`~mappings.imports.Reject`).
 
 :func:`check` is the one place a raw record (field name -> text, from either reader) becomes an
 :class:`EligibilityRecord`; every problem is a :class:`Reject` naming the line and the field.
@@ -14,6 +15,7 @@ from datetime import UTC, date, datetime
 
 from mappings.eligibility.codes import TABLES
 from mappings.eligibility.layout import Field, layout
+from mappings.imports import Reject
 
 _DIGITS = re.compile(r"^[0-9]+$")
 _DATE = re.compile(r"^[0-9]{8}$")
@@ -24,19 +26,6 @@ _PHONE = re.compile(r"^\+?[0-9][0-9 ().-]{5,14}$")
 _STATE = re.compile(r"^[A-Z]{2}$")
 _POSTAL = re.compile(r"^[0-9A-Z][0-9A-Z -]{1,9}$")
 SECRET_FIELDS = frozenset({"ssn"})
-
-
-@dataclass(frozen=True, slots=True)
-class Reject:
-    """Why one record (a line of the file) was not imported."""
-
-    line: int
-    field: str
-    value: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.field}={self.value!r}: {self.reason}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -41,8 +41,8 @@ import pyx12.x12file
 
 from ig.naming import BASE, CODE_SYSTEM, DOD_ID
 from mappings.eligibility.codes import SEX, SUBSCRIBER_RELATIONSHIP
-from mappings.eligibility.mapping import TRICARE_COVERAGE, Mapped
-from mappings.eligibility.records import Reject
+from mappings.eligibility.mapping import TRICARE_COVERAGE
+from mappings.imports import Mapped, Reject
 
 __all__ = [
     "DATE_QUALIFIERS",

@@ -20,7 +20,8 @@ from ig.naming import (
     SSN,
 )
 from mappings.eligibility.mapping import INLINE_SECURITY_LABEL, map_record
-from mappings.eligibility.records import EligibilityRecord, Reject, check
+from mappings.eligibility.records import EligibilityRecord, check
+from mappings.imports import Reject
 
 SPONSOR: dict[str, str] = {
     "record_action": "A",

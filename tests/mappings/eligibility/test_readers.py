@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from mappings.eligibility.generator import corrupt, generate, generate_file
 from mappings.eligibility.layout import layout
 from mappings.eligibility.readers import Parsed, read
-from mappings.eligibility.records import EligibilityRecord, Reject, check
+from mappings.eligibility.records import EligibilityRecord, check
 from mappings.eligibility.writers import FORMATS, csv_header, fixed_line, write
+from mappings.imports import Reject
 
 SEEDS = st.integers(min_value=0, max_value=2**32 - 1)
 

@@ -16,7 +16,6 @@ from fhir_server.resource_json import stamped
 from fhir_server.validation import validate_resource
 from ig.naming import DOD_ID
 from mappings.eligibility.mapping import TRICARE_COVERAGE, patient_criteria
-from mappings.eligibility.records import Reject
 from mappings.eligibility.x12_271 import (
     REJECT_REASONS,
     X12_DEPENDENT,
@@ -29,6 +28,7 @@ from mappings.eligibility.x12_271 import (
     read_271,
     to_resources,
 )
+from mappings.imports import Reject
 
 REPO = Path(__file__).resolve().parents[3]
 SAMPLES = REPO.parent / "shared" / "data" / "x12-271"
