@@ -18,6 +18,7 @@ from fhir_server.interactions.context import Context
 from fhir_server.storage import open_store
 from mappings.eligibility.loader import ImportReport, import_records
 from mappings.eligibility.readers import Parsed, detect_format, read
+from mappings.eligibility.records import EligibilityRecord
 from mappings.eligibility.x12_271 import Eligibility271, read_271
 from mappings.imports import Reject
 from smart_auth.context import AccessContext
@@ -96,6 +97,8 @@ def import_eligibility(
         fmt = detect_format(sample) if format_ == "auto" else format_
         parsed_source = _extract_records(file, fmt)
     total = _count_lines(file)
+    ended_links: set[str] = set()
+    parsed_source = _noting_ended_links(parsed_source, ended_links)
 
     async def run() -> ImportReport:
         store = open_store(database_url)
@@ -120,6 +123,8 @@ def import_eligibility(
         report = asyncio.run(run())
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    if ended_links and not dry_run:
+        _end_proxy_access(database_url, ended_links)
     if rejects is not None:
         with rejects.open("w", newline="", encoding="utf-8") as target:
             _write_rejects(report.rejects, target)
@@ -130,6 +135,36 @@ def import_eligibility(
     click.echo(("dry run: " if dry_run else "") + report.summary(), err=True)
     if report.rejected:
         sys.exit(1)
+
+
+def _noting_ended_links(
+    items: Iterator[Parsed | Eligibility271], ended: set[str]
+) -> Iterator[Parsed | Eligibility271]:
+    """Pass ``items`` on, noting the sponsors of terminated dependent records."""
+    for item in items:
+        if (
+            isinstance(item, EligibilityRecord)
+            and item.record_action == "T"
+            and not item.is_sponsor
+        ):
+            ended.add(item.sponsor_dod_id)
+        yield item
+
+
+def _end_proxy_access(database_url: str, sponsor_dod_ids: set[str]) -> None:
+    """A terminated link (divorce, eligibility end) ends the sponsor's live tokens now, not
+    when they expire: they sign in again and reach only who they still may act for."""
+    from smart_auth.service import open_auth_store
+
+    store = open_auth_store(database_url)
+    store.open()
+    try:
+        for dod_id in sorted(sponsor_dod_ids):
+            user = store.get_user_by_dod_id(dod_id)
+            if user is not None:
+                store.revoke_user(user.username)
+    finally:
+        store.close()
 
 
 def _extract_records(path: Path, fmt: str) -> Iterator[Parsed]:

@@ -100,6 +100,7 @@ class AccessContext:
     unrestricted: bool
     scopes: ScopeSet = field(default_factory=lambda: parse_scopes(""))
     client_id: str | None = None
+    username: str | None = None  # the signed-in account, for user tokens
     patient: str | None = None
     fhir_user: str | None = None
     role: Role = Role.SYSTEM

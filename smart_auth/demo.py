@@ -34,7 +34,7 @@ def seed_demo_accounts(settings: Settings) -> list[str]:
                     client_id=DEMO_CLIENT_ID,
                     name="MHS demo app",
                     kind=ClientKind.PUBLIC,
-                    scope="launch/patient openid fhirUser offline_access online_access"
+                    scope="launch launch/patient openid fhirUser offline_access online_access"
                     " patient/*.cruds user/*.rs",
                     redirect_uris=(DEMO_REDIRECT_URI,),
                     created=time.time(),

@@ -44,6 +44,7 @@ def access_for(headers: Mapping[str, str], auth: AuthStore | None) -> AccessCont
         unrestricted=False,
         scopes=parse_scopes(grant.scope),
         client_id=grant.client_id,
+        username=grant.username,
         patient=grant.patient,
         fhir_user=grant.fhir_user,
         role=grant.role,

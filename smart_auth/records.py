@@ -133,7 +133,8 @@ class Token:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Launch:
-    """An EHR launch: an opaque id bound to a client, carrying the context the EHR chose."""
+    """An EHR launch: an opaque id bound to a client and to the user who launched (only they
+    may complete it), carrying the context the EHR chose."""
 
     digest: str
     client_id: str
@@ -141,6 +142,7 @@ class Launch:
     encounter: str | None
     expires_at: float
     used: bool = False
+    username: str | None = None  # None: launched by a system
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,6 +165,7 @@ class Pending:
     username: str | None = None
     patient: str | None = None
     encounter: str | None = None  # from an EHR launch
+    launched_by: str | None = None  # the user an EHR launch is bound to
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -177,6 +177,7 @@ async def launch_endpoint(request: Request) -> Response:
             patient=patient,
             encounter=encounter,
             expires_at=time.time() + LAUNCH_LIFETIME,
+            username=access.username,
         ),
     )
     log.info("launch: %s opened client %s for a patient", access.subject, client_id)
@@ -249,7 +250,7 @@ def _begin(service: AuthService, captured: CapturedRequest) -> Response | str:
             problem, redirect_uri=grant.redirect_uri, state=params.get("state")
         )
         return server.handle_error_response(None, refusal)  # type: ignore[no-any-return]
-    patient = encounter = None
+    patient = encounter = launched_by = None
     if "launch" in params:
         # EHR launch: the id is single-use and bound to the client that was launched.
         launch = service.store.take_launch(
@@ -262,7 +263,7 @@ def _begin(service: AuthService, captured: CapturedRequest) -> Response | str:
                 state=params.get("state"),
             )
             return server.handle_error_response(None, refusal)  # type: ignore[no-any-return]
-        patient, encounter = launch.patient, launch.encounter
+        patient, encounter, launched_by = launch.patient, launch.encounter, launch.username
     pending_id = secrets.token_urlsafe(24)
     service.store.put_pending(
         Pending(
@@ -271,6 +272,7 @@ def _begin(service: AuthService, captured: CapturedRequest) -> Response | str:
             expires_at=time.time() + PENDING_LIFETIME,
             patient=patient,
             encounter=encounter,
+            launched_by=launched_by,
         )
     )
     return pending_id
@@ -357,6 +359,8 @@ async def _next_step(
     if pending is None:
         return _html(error_page("This sign-in has expired", "Start again from the app."), 400)
     name = await asyncio.to_thread(_client_name, service, pending)
+    if user is not None and pending.launched_by not in (None, user.username):
+        return _html(error_page("Not your launch", "This app was launched for another user."), 403)
     if user is None:
         return _html(
             login_page(
@@ -560,6 +564,8 @@ async def consent_endpoint(request: Request) -> Response:
     user = await asyncio.to_thread(_session_user, service, request)
     if pending is None or user is None or pending.username != user.username:
         return _html(error_page("This sign-in has expired", "Start again from the app."), 400)
+    if pending.launched_by not in (None, user.username):
+        return _html(error_page("Not your launch", "This app was launched for another user."), 403)
     kept = {str(v) for v in form.getlist("keep")}
     allow = form.get("decision") == "allow"
     reach = await _reach(request, user, pending, pending.patient)

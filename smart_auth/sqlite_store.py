@@ -37,7 +37,13 @@ from smart_auth.records import (
     User,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# Columns added after a table first shipped: added in place when missing (version 2).
+_ADDED_COLUMNS: dict[str, dict[str, str]] = {
+    "auth_pending": {"encounter": "TEXT", "launched_by": "TEXT"},
+    "auth_launches": {"username": "TEXT"},
+}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS auth_schema (version INTEGER NOT NULL);
@@ -65,13 +71,13 @@ CREATE TABLE IF NOT EXISTS auth_jti (
     PRIMARY KEY (client_id, jti));
 CREATE TABLE IF NOT EXISTS auth_launches (
     digest TEXT PRIMARY KEY, client_id TEXT NOT NULL, patient TEXT, encounter TEXT,
-    expires_at REAL NOT NULL, used INTEGER NOT NULL);
+    expires_at REAL NOT NULL, used INTEGER NOT NULL, username TEXT);
 CREATE TABLE IF NOT EXISTS auth_sessions (
     digest TEXT PRIMARY KEY, username TEXT NOT NULL, auth_time REAL NOT NULL,
     expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS auth_pending (
     digest TEXT PRIMARY KEY, params TEXT NOT NULL, expires_at REAL NOT NULL, username TEXT,
-    patient TEXT, encounter TEXT);
+    patient TEXT, encounter TEXT, launched_by TEXT);
 CREATE TABLE IF NOT EXISTS auth_resets (
     digest TEXT PRIMARY KEY, username TEXT NOT NULL, expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS auth_proxy_grants (
@@ -142,14 +148,21 @@ class SqliteAuthStore:
         with self._locked_conn(conn):
             conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
             row = conn.execute("SELECT version FROM auth_schema").fetchone()
-            if row is None:
-                conn.execute("INSERT INTO auth_schema VALUES (?)", (SCHEMA_VERSION,))
-            elif row[0] > SCHEMA_VERSION:
+            if row is not None and row[0] > SCHEMA_VERSION:
                 conn.close()
                 raise RuntimeError(
                     f"the database's authorization tables are version {row[0]}; this build"
                     f" knows up to {SCHEMA_VERSION}: upgrade mhs-fhir"
                 )
+            conn.execute("BEGIN IMMEDIATE")
+            for table, columns in _ADDED_COLUMNS.items():
+                have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+                for column, declaration in columns.items():
+                    if column not in have:
+                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            conn.execute("DELETE FROM auth_schema")
+            conn.execute("INSERT INTO auth_schema VALUES (?)", (SCHEMA_VERSION,))
+            conn.execute("COMMIT")
         self._conn = conn
 
     def close(self) -> None:
@@ -432,7 +445,8 @@ class SqliteAuthStore:
     def put_launch(self, launch: Launch) -> None:
         with self._tx() as conn:
             conn.execute(
-                "INSERT INTO auth_launches VALUES (?,?,?,?,?,?)",
+                "INSERT INTO auth_launches (digest, client_id, patient, encounter, expires_at,"
+                " used, username) VALUES (?,?,?,?,?,?,?)",
                 (
                     launch.digest,
                     launch.client_id,
@@ -440,6 +454,7 @@ class SqliteAuthStore:
                     launch.encounter,
                     launch.expires_at,
                     int(launch.used),
+                    launch.username,
                 ),
             )
 
@@ -461,6 +476,7 @@ class SqliteAuthStore:
             encounter=row["encounter"],
             expires_at=row["expires_at"],
             used=False,
+            username=row["username"],
         )
 
     def put_session(self, session: Session) -> None:
@@ -491,7 +507,8 @@ class SqliteAuthStore:
     def put_pending(self, pending: Pending) -> None:
         with self._tx() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO auth_pending VALUES (?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO auth_pending (digest, params, expires_at, username,"
+                " patient, encounter, launched_by) VALUES (?,?,?,?,?,?,?)",
                 (
                     pending.digest,
                     json.dumps(pending.params),
@@ -499,6 +516,7 @@ class SqliteAuthStore:
                     pending.username,
                     pending.patient,
                     pending.encounter,
+                    pending.launched_by,
                 ),
             )
 
@@ -515,6 +533,7 @@ class SqliteAuthStore:
             username=row["username"],
             patient=row["patient"],
             encounter=row["encounter"],
+            launched_by=row["launched_by"],
         )
 
     def delete_pending(self, digest: str) -> None:

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import csv
+import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from fhir_server.cli import main
+from mappings.eligibility.writers import fixed_line
+from smart_auth.passwords import hash_password
+from smart_auth.records import User, digest
+from smart_auth.service import open_auth_store
+from smart_auth.testing import issue_token
+
+from .eligibility.test_mapping import CHILD
 
 X12_SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "data" / "x12-271"
 
@@ -97,3 +105,32 @@ def test_an_x12_271_with_aaa_rejections_reports_them_with_their_codes(tmp_path: 
     assert code == 1
     assert "AAA='72'" in output
     assert "rejected 4" in output
+
+
+def test_a_terminated_sponsor_link_ends_the_sponsors_live_tokens(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path}/t.db"
+    store = open_auth_store(db)
+    store.open()
+    store.put_user(
+        User(
+            username="sponsor",
+            password_hash=hash_password("Sponsor-Passw0rd!"),
+            name="Sponsor",
+            dod_id=CHILD["sponsor_dod_id"],
+            created=time.time(),
+        )
+    )
+    store.close()
+    token = issue_token(db, scope="user/*.rs", username="sponsor")
+    extract = tmp_path / "terminate.txt"
+    ended = {**CHILD, "record_action": "T", "eligibility_end": "20261101"}
+    extract.write_text(fixed_line(ended) + "\n")
+
+    code, output = invoke("import", "eligibility", str(extract), "--database-url", db, "-q")
+
+    assert code == 0, output
+    store = open_auth_store(db)
+    store.open()
+    stored = store.get_token(digest(token))
+    store.close()
+    assert stored is not None and stored.revoked
