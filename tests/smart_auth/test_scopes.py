@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smart_auth.scopes import (
@@ -490,7 +490,9 @@ def test_str_reparses_to_an_equal_grant(text: str) -> None:
 @PROPERTIES
 @given(SCOPE_TEXT, st.lists(TOKENS, min_size=1, max_size=4), st.integers(0, 8))
 def test_malformed_tokens_never_add_permissions(text: str, garbage: list[str], at: int) -> None:
-    assume(all(grants_nothing(parse_scopes(token)) for token in garbage))
+    # Only the tokens that grant nothing by themselves are garbage (a generated token may
+    # happen to be a valid scope); dropping the others keeps every example useful.
+    garbage = [token for token in garbage if grants_nothing(parse_scopes(token))]
     tokens = text.split(" ")
     with_garbage = parse_scopes(" ".join([*tokens[:at], *garbage, *tokens[at:]]))
     without = parse_scopes(text)
