@@ -115,7 +115,7 @@ async def write_version(
     index: tuple[IndexRow, ...] = ()
     if resource is not None:
         document = stamped(resource, id=id, version=version, last_updated=last_updated)
-        validate_resource(document)
+        validate_resource(document, required_profile=ctx.required_profiles.get(type))
         if not ctx.access.unrestricted:
             before = parse_json(current.body) if current is not None and current.body else None
             require_writable(ctx, permission, type, document, before)

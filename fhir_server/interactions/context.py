@@ -7,8 +7,8 @@ the transaction's own writes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fhir_server.errors import Issue
@@ -51,6 +51,7 @@ class Context:
     max_count: int = 1000
     default_count: int = 50
     auth_url: str | None = None  # the authorization server's; None when authorization is off
+    required_profiles: Mapping[str, str] = field(default_factory=dict)  # type -> profile URL
 
     def within(self, session: Session) -> Context:
         """The same context working inside a transaction session."""

@@ -1,5 +1,5 @@
-"""Resource validation on write: JSON shape per json.html, the R4B models, then the codes of
-required bindings.
+"""Resource validation on write: JSON shape per json.html, the R4B models, the codes of
+required bindings, then the MHS IG profiles the resource claims (or must conform to).
 
 ``validate_resource`` is the one entry point; the rest of the server never sees the models.
 """
@@ -7,12 +7,16 @@ required bindings.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
-from fhir_server.errors import Unprocessable
+import ig
+from fhir_server.errors import Issue, Unprocessable
 from fhir_server.validation import bindings, models, shape
+from fhir_server.validation.profiles import ProfileRegistry
+from ig.naming import BASE as IG_BASE
 
-__all__ = ["served_types", "validate_resource", "warm_up"]
+__all__ = ["profile_registry", "served_types", "validate_resource", "warm_up"]
 
 served_types = models.served_types
 
@@ -20,15 +24,41 @@ served_types = models.served_types
 def warm_up() -> None:
     """Load every model class now, so the first write of a type does not stall the server."""
     models.load_all()
+    profile_registry()
 
 
-def validate_resource(resource: Mapping[str, Any]) -> None:
-    """Raise :class:`Unprocessable` (422) naming every bad element of ``resource``."""
+@cache
+def profile_registry() -> ProfileRegistry:
+    """The MHS IG's profiles and value sets (loaded once)."""
+    return ProfileRegistry.from_resources(ig.conformance_resources())
+
+
+def _profile_issues(resource: Mapping[str, Any], required: str | None) -> list[Issue]:
+    """Issues against every MHS profile the resource claims in ``meta.profile``, and against
+    ``required`` (a profile the server is configured to require for this type). Profiles of
+    other guides are not known here and not checked."""
+    meta = resource.get("meta")
+    claimed = meta.get("profile", []) if isinstance(meta, dict) else []
+    urls = [str(u) for u in claimed if isinstance(u, str) and u.startswith(IG_BASE + "/")]
+    if required is not None and required not in urls:
+        urls.append(required)
+    registry = profile_registry()
+    issues: list[Issue] = []
+    for url in urls:
+        issues.extend(registry.issues(resource, url))
+    return issues
+
+
+def validate_resource(resource: Mapping[str, Any], *, required_profile: str | None = None) -> None:
+    """Raise :class:`Unprocessable` (422) naming every bad element of ``resource``;
+    ``required_profile``: a profile it must conform to whether it claims it or not."""
     issues = shape.shape_issues(resource)
     if not issues:
         issues = models.model_issues(resource)
     if not issues:
         issues = bindings.binding_issues(resource)
+    if not issues:
+        issues = _profile_issues(resource, required_profile)
     if issues:
         first = issues[0]
         more = f" (and {len(issues) - 1} more issues)" if len(issues) > 1 else ""
