@@ -31,6 +31,7 @@ from fhir_server.interactions.patch import conditional_patch, patch
 from fhir_server.interactions.read import read
 from fhir_server.interactions.search import compartment_types, search, system_types
 from fhir_server.interactions.update import conditional_update, update
+from fhir_server.interactions.validate import validate
 from fhir_server.interactions.vread import vread
 
 router = APIRouter()
@@ -137,6 +138,26 @@ async def system_search_post_route(request: Request) -> Response:
     params = await _form_params(request)
     outcome = await search(
         context(request), types=system_types(params), params=params, strict=how.strict, path=""
+    )
+    return render(outcome, how)
+
+
+@router.post("/{type}/$validate", summary="$validate (type)")
+async def validate_type_route(request: Request, type: str) -> Response:
+    how = negotiate(request)
+    body = await resource_body(request)
+    outcome = await validate(
+        context(request), type=type, id=None, body=body, params=query_pairs(request)
+    )
+    return render(outcome, how)
+
+
+@router.api_route("/{type}/{id}/$validate", methods=["GET", "POST"], summary="$validate")
+async def validate_instance_route(request: Request, type: str, id: str) -> Response:
+    how = negotiate(request)
+    body = await resource_body(request) if request.method == "POST" else None
+    outcome = await validate(
+        context(request), type=type, id=id, body=body, params=query_pairs(request)
     )
     return render(outcome, how)
 

@@ -84,6 +84,12 @@ def _resources() -> list[dict[str, Any]]:
             "searchInclude": sorted(_includes(type)),
             "searchRevInclude": sorted(_revincludes(type)),
             "searchParam": _search_params(type),
+            "operation": [
+                {
+                    "name": "validate",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
+                }
+            ],
         }
         for type in sorted(served_types())
     ]
