@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench bench-search clean
+.PHONY: run test lint typecheck pytest bench bench-search clean ig
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need Python 3.11 ($(PYTHON)) on PATH"; exit 1; }
@@ -42,3 +42,8 @@ bench-search: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache *.egg-info
+
+## make ig: rebuild the implementation guide (ig/input/fsh -> ig/fsh-generated) with SUSHI;
+## needs Node.js and npm (the server and the tests do not)
+ig:
+	tools/build_ig.sh

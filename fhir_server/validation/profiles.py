@@ -88,15 +88,38 @@ class ProfileRegistry:
                     expression=("resourceType",),
                 )
             ]
-        checker = _Checker(self, dict(resource), profile)
-        return checker.run()
+        issues: list[Issue] = []
+        for layer in self.lineage(profile):  # a profile's IG parents apply too
+            issues.extend(_Checker(self, dict(resource), layer).run())
+        return issues
 
     def compiled(self, expression: str) -> Any:
+        """An invariant compiled once, with the R4 model (so choice elements such as
+        ``medication as CodeableConcept`` resolve)."""
         if expression not in self._compiled:
             from fhirpathpy import compile as fhirpath_compile
+            from fhirpathpy.models import models
 
-            self._compiled[expression] = fhirpath_compile(expression)
+            self._compiled[expression] = fhirpath_compile(expression, model=models["r4"])
         return self._compiled[expression]
+
+    def type_of(self, target_profile: str) -> str:
+        """The resource type a ``targetProfile`` (core or IG profile) stands for."""
+        profile = self.profiles.get(target_profile.split("|")[0])
+        if profile is not None:
+            return str(profile.get("type"))
+        return target_profile.rstrip("/").rsplit("/", 1)[-1]
+
+    def lineage(self, profile: Json) -> list[Json]:
+        """The profile and its parents within the registry, base first."""
+        chain = [profile]
+        seen = {str(profile.get("url"))}
+        parent = self.profiles.get(str(profile.get("baseDefinition", "")))
+        while parent is not None and str(parent.get("url")) not in seen:
+            chain.insert(0, parent)
+            seen.add(str(parent.get("url")))
+            parent = self.profiles.get(str(parent.get("baseDefinition", "")))
+        return chain
 
 
 def _concepts(code_system: Json) -> Iterator[Json]:
@@ -129,6 +152,19 @@ def _contains(value: Any, pattern: Any) -> bool:
             any(_contains(item, p) for item in value) for p in pattern
         )
     return bool(value == pattern)
+
+
+def _reference_type(reference: Json) -> str | None:
+    """The type a literal or conditional reference names (None: contained, urn, logical)."""
+    value = reference.get("reference")
+    if not isinstance(value, str) or value.startswith(("#", "urn:")):
+        return None
+    if "?" in value:
+        return value.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+    parts = value.rstrip("/").split("/")
+    if "_history" in parts:
+        parts = parts[: parts.index("_history")]
+    return parts[-2] if len(parts) >= 2 else None
 
 
 def _element_name(path: str) -> str:
@@ -214,6 +250,24 @@ class _Checker:
             rest = child_id[len(slice_id) + 1 :]
             if "." in rest or ":" in rest:
                 continue
+            targets = [
+                self.registry.type_of(str(p))
+                for kind in child.get("type", [])
+                if kind.get("code") == "Reference"
+                for p in kind.get("targetProfile", [])
+            ]
+            if targets and self._discriminated_by_type(slice_id):
+                # slicing by the type of what a reference resolves to (e.g. actor.resolve())
+                reference = node.value.get(rest)
+                if not isinstance(reference, dict) or _reference_type(reference) not in targets:
+                    return False
+                matched_any = True
+        for child_id, child in self.by_id.items():
+            if not child_id.startswith(slice_id + "."):
+                continue
+            rest = child_id[len(slice_id) + 1 :]
+            if "." in rest or ":" in rest:
+                continue
             for prefix in _CHOICE_VALUE_PREFIXES:
                 has, expected = _typed_value(child, prefix)
                 if has:
@@ -222,6 +276,12 @@ class _Checker:
                     if not _contains(actual, expected):
                         return False
         return matched_any
+
+    def _discriminated_by_type(self, slice_id: str) -> bool:
+        base = self.by_id.get(slice_id.split(":")[0], {})
+        return any(
+            d.get("type") == "type" for d in base.get("slicing", {}).get("discriminator", [])
+        )
 
     # -- the rules -----------------------------------------------------------------------------
 
@@ -299,14 +359,12 @@ class _Checker:
         allowed: list[str] = []
         for kind in element.get("type", []):
             if kind.get("code") == "Reference":
-                allowed.extend(str(p).rsplit("/", 1)[-1] for p in kind.get("targetProfile", []))
+                allowed.extend(self.registry.type_of(str(p)) for p in kind.get("targetProfile", []))
         if not allowed or not isinstance(node.value, dict):
             return
-        reference = node.value.get("reference")
-        if not isinstance(reference, str) or reference.startswith(("#", "urn:")):
+        target_type = _reference_type(node.value)
+        if target_type is None:
             return
-        target = reference.split("?")[0].rstrip("/").split("/")
-        target_type = target[-2] if len(target) >= 2 else target[0]
         if target_type not in allowed and "Resource" not in allowed:
             self.problems.append(
                 Issue(

@@ -60,15 +60,15 @@ COVERAGE_RELATIONSHIP = {
     "OT": "other",
 }
 
-# RelatedPerson.relationship: what the sponsor is to the patient.
+# RelatedPerson.relationship: what the sponsor is to the patient (v3-RoleCode).
 SPONSOR_ROLE = {
     "SP": Code("SPS", "spouse"),
     "CH": Code("PRN", "parent"),
     "SC": Code("STPPRN", "step parent"),
     "WD": Code("GUARD", "guardian"),
     "PA": Code("CHILD", "child"),
-    "OT": Code("O", "other"),
 }
+"""(v3-RoleCode has no plain "other": an ``OT`` link carries only its DEERS coding.)"""
 
 BENEFICIARY_CATEGORIES = _table(
     ("ADSM", "Active duty service member"),

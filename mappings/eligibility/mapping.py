@@ -196,7 +196,7 @@ def related_person(r: EligibilityRecord, *, patient_ref: dict[str, Any]) -> dict
     ``patient_ref`` is the reference to the dependent's Patient."""
     if r.is_sponsor:
         return None
-    role = SPONSOR_ROLE[r.relationship]
+    role = SPONSOR_ROLE.get(r.relationship)
     deers = RELATIONSHIPS[r.relationship]
     return {
         "resourceType": "RelatedPerson",
@@ -209,7 +209,7 @@ def related_person(r: EligibilityRecord, *, patient_ref: dict[str, Any]) -> dict
         "relationship": [
             {
                 "coding": [
-                    role.coding(ROLE_CODE),
+                    *([role.coding(ROLE_CODE)] if role is not None else []),
                     deers.coding(SYSTEMS["relationship"]),
                 ],
                 "text": f"sponsor (the patient is the sponsor's {deers.display.lower()})",
