@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     session_lifetime: int = Field(8 * 3600, ge=60, description="login session, seconds")
     login_lock_after: int = Field(5, ge=1, description="failed logins before a lockout")
     login_lock_seconds: int = Field(900, ge=1, description="lockout length, seconds")
+    require_mhs_profiles: bool = Field(
+        False,
+        description="validate every Patient, Appointment, Communication and MedicationRequest"
+        " against its MHS profile, claimed or not",
+    )
     mail_url: str = Field(
         "file://./var/outbox",
         description="where password reset mail goes: file://FOLDER or smtp(s)://HOST:PORT",

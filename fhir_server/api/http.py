@@ -19,6 +19,7 @@ from fhir_server.errors import PayloadTooLarge
 from fhir_server.interactions.context import Context, Preconditions
 from fhir_server.resource_json import parse_json, parse_resource
 from fhir_server.storage import Store
+from fhir_server.validation import first_class_profiles
 from smart_auth.context import AccessContext
 from smart_auth.guard import access_for
 
@@ -72,6 +73,7 @@ def context(request: Request, *, public: bool = False) -> Context:
         max_count=settings.max_count,
         default_count=settings.default_count,
         auth_url=request.app.state.auth_url if auth_store is not None else None,
+        required_profiles=first_class_profiles() if settings.require_mhs_profiles else {},
     )
 
 

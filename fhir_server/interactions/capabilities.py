@@ -15,7 +15,7 @@ from fhir_server.errors import BadRequest
 from fhir_server.interactions.context import Context, Outcome
 from fhir_server.search.registry import COLUMN_PARAMS, params_for
 from fhir_server.spec import FHIR_VERSION
-from fhir_server.validation import served_types
+from fhir_server.validation import profiles_of, served_types
 from smart_auth.context import Interaction
 
 TYPE_INTERACTIONS = (
@@ -84,6 +84,7 @@ def _resources() -> list[dict[str, Any]]:
             "searchInclude": sorted(_includes(type)),
             "searchRevInclude": sorted(_revincludes(type)),
             "searchParam": _search_params(type),
+            **({"supportedProfile": profiles_of(type)} if profiles_of(type) else {}),
             "operation": [
                 {
                     "name": "validate",

@@ -1,4 +1,4 @@
-"""The search parameters the server knows: the official R4 definitions (later the IG's own),
+"""The search parameters the server knows: the official R4 definitions and the MHS IG's own,
 each with its expression compiled once.
 
 A parameter's key is ``<base>.<code>``: ``Observation.code``, or ``Resource._tag`` for the
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+import ig
 from fhir_server.search.fhirpath import Accessor, compile_expression
 from fhir_server.spec import compartment_patient, search_parameters
 from fhir_server.validation import served_types
@@ -70,11 +71,27 @@ def _common() -> dict[str, SearchParam]:
 
 
 @cache
+def _ig_parameters() -> dict[str, dict[str, dict[str, Any]]]:
+    """The MHS IG's SearchParameters, shaped like the core data: ``{type: {code: definition}}``."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for resource in ig.conformance_resources():
+        if resource.get("resourceType") != "SearchParameter":
+            continue
+        for base in resource.get("base", []):
+            out.setdefault(str(base), {})[str(resource["code"])] = resource
+    return out
+
+
+@cache
 def params_for(type: str) -> dict[str, SearchParam]:
-    """Every search parameter of ``type`` by code, the common ones included."""
+    """Every search parameter of ``type`` by code: the common ones, the core ones of the type,
+    then the IG's (which may not redefine a core parameter)."""
     out = dict(_common())
     for code, definition in search_parameters().get(type, {}).items():
         out[code] = _build(type, code, definition, type)
+    for code, definition in _ig_parameters().get(type, {}).items():
+        if code not in out:
+            out[code] = _build(type, code, definition, type)
     return out
 
 

@@ -16,7 +16,22 @@ from fhir_server.validation import bindings, models, shape
 from fhir_server.validation.profiles import ProfileRegistry
 from ig.naming import BASE as IG_BASE
 
-__all__ = ["profile_registry", "served_types", "validate_resource", "warm_up"]
+__all__ = [
+    "first_class_profiles",
+    "profile_registry",
+    "profiles_of",
+    "served_types",
+    "validate_resource",
+    "warm_up",
+]
+
+FIRST_CLASS_PROFILES = {
+    "Patient": "MHSPatient",
+    "Appointment": "MHSAppointment",
+    "Communication": "MHSSecureMessage",
+    "MedicationRequest": "MHSMedicationRequest",
+}
+"""The profile each first-class type must meet when the server requires MHS profiles."""
 
 served_types = models.served_types
 
@@ -31,6 +46,18 @@ def warm_up() -> None:
 def profile_registry() -> ProfileRegistry:
     """The MHS IG's profiles and value sets (loaded once)."""
     return ProfileRegistry.from_resources(ig.conformance_resources())
+
+
+def profiles_of(type: str) -> list[str]:
+    """The URLs of the IG's profiles of ``type`` (the CapabilityStatement's supportedProfile)."""
+    return sorted(url for url, p in profile_registry().profiles.items() if p.get("type") == type)
+
+
+@cache
+def first_class_profiles() -> dict[str, str]:
+    """Type -> profile URL for the four first-class types (MHS_FHIR_REQUIRE_MHS_PROFILES)."""
+    by_name = {str(p.get("name")): url for url, p in profile_registry().profiles.items()}
+    return {t: by_name[name] for t, name in FIRST_CLASS_PROFILES.items() if name in by_name}
 
 
 def _profile_issues(resource: Mapping[str, Any], required: str | None) -> list[Issue]:

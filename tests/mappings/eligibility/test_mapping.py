@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from fhir_server.resource_json import stamped
-from fhir_server.validation import validate_resource
+from fhir_server.validation import profile_registry, validate_resource
 from ig.naming import (
     BENEFICIARY_CATEGORY_EXTENSION,
     BRANCH_OF_SERVICE_EXTENSION,
@@ -193,3 +193,20 @@ def _literal(node: Any) -> Any:
     if isinstance(node, list):
         return [_literal(v) for v in node]
     return node
+
+
+PROFILE_OF = {
+    "Patient": "http://fhir.mhs-fhir.example/StructureDefinition/mhs-patient",
+    "RelatedPerson": "http://fhir.mhs-fhir.example/StructureDefinition/mhs-related-person",
+    "Coverage": "http://fhir.mhs-fhir.example/StructureDefinition/mhs-coverage",
+}
+
+
+@pytest.mark.parametrize("values", [SPONSOR, CHILD], ids=["sponsor", "child"])
+def test_every_mapped_resource_meets_its_mhs_profile(values: dict[str, str]) -> None:
+    registry = profile_registry()
+    for resource, _ in map_record(record(values)).resources:
+        profile = PROFILE_OF.get(resource["resourceType"])
+        if profile is None:
+            continue
+        assert registry.issues(_literal(resource), profile) == []
