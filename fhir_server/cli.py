@@ -20,6 +20,7 @@ from fhir_server.config import Settings
 from fhir_server.indexing.reindex import ensure_index
 from fhir_server.interactions.context import Context
 from fhir_server.storage import Store, open_store
+from fhir_server.storage.records import StorageError
 from smart_auth.context import AccessContext
 
 T = TypeVar("T")
@@ -58,7 +59,7 @@ def _with_store(
 
     try:
         return asyncio.run(run())
-    except ValueError as exc:
+    except (ValueError, StorageError) as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -158,6 +159,9 @@ def serve(
         log_level=log_level,
         insecure_no_auth=insecure_no_auth,
     )
+    # Open (and upgrade, and reindex if needed) the store once here: a database this build
+    # cannot use is a clear message, not a traceback from every worker.
+    _with_store(settings.database_url, settings.base_url, _nothing)
     if demo:
         _load_demo(settings)
         _seed_demo_auth(settings)
@@ -182,6 +186,10 @@ def serve(
         log_level=settings.log_level,
         timeout_graceful_shutdown=30,
     )
+
+
+async def _nothing(ctx: Context) -> None:
+    del ctx
 
 
 def _load_demo(settings: Settings) -> None:
@@ -271,12 +279,23 @@ def reindex_command(database_url: str, base_url: str, quiet: bool) -> None:
     click.echo(f"reindexed {count} resources", err=True)
 
 
-def _register_auth_commands() -> None:
+def _register_commands() -> None:
+    """The commands that live beside their packages: imports and generators, the
+    authorization server's administration, maintenance."""
+    from fhir_server.maintenance_cli import backup, check, restore
     from mappings.cli import generate_group, import_group
+    from mappings.legacy.cli import generate_legacy, legacy_import_commands, mllp
     from smart_auth.cli import audit, clients, grants, keys, users
 
+    for command in legacy_import_commands:
+        import_group.add_command(command)
+    generate_group.add_command(generate_legacy)
     main.add_command(import_group)
     main.add_command(generate_group)
+    main.add_command(mllp)
+    main.add_command(backup)
+    main.add_command(restore)
+    main.add_command(check)
     main.add_command(audit)
     main.add_command(clients)
     main.add_command(grants)
@@ -284,7 +303,7 @@ def _register_auth_commands() -> None:
     main.add_command(keys)
 
 
-_register_auth_commands()
+_register_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -158,26 +158,31 @@ def _stamped_at(marker: dict[str, Any]) -> str | None:
     return None
 
 
+LOOKUP_CHUNK = 100
+"""Identifiers one search asks for at most (SQLite bounds an expression's depth)."""
+
+
 async def _current(ctx: Context, type: str, criteria: list[str]) -> dict[str, dict[str, Any]]:
-    """Stored resources of ``type`` found by ``identifier=`` criteria, by criteria."""
-    if not criteria:
-        return {}
-    values = ",".join(c.removeprefix("identifier=") for c in criteria)
-    outcome = await search(
-        ctx,
-        types=[type],
-        params=[("identifier", values), ("_count", str(len(criteria) * 2))],
-        strict=True,
-        path=type,
-    )
-    bundle = orjson.loads(orjson.dumps(outcome.body or {}))
+    """Stored resources of ``type`` found by ``identifier=`` criteria, by ``Type?criteria``."""
     found: dict[str, dict[str, Any]] = {}
-    for entry in bundle.get("entry") or []:
-        resource = entry["resource"]
-        for identifier in resource.get("identifier") or []:
-            key = f"identifier={identifier.get('system')}|{identifier.get('value')}"
-            if key in criteria:
-                found[key] = resource
+    wanted = set(criteria)
+    for start in range(0, len(criteria), LOOKUP_CHUNK):
+        chunk = criteria[start : start + LOOKUP_CHUNK]
+        values = ",".join(c.removeprefix("identifier=") for c in chunk)
+        outcome = await search(
+            ctx,
+            types=[type],
+            params=[("identifier", values), ("_count", str(len(chunk) * 2))],
+            strict=True,
+            path=type,
+        )
+        bundle = orjson.loads(orjson.dumps(outcome.body or {}))
+        for entry in bundle.get("entry") or []:
+            resource = entry["resource"]
+            for identifier in resource.get("identifier") or []:
+                key = f"identifier={identifier.get('system')}|{identifier.get('value')}"
+                if key in wanted:
+                    found[f"{type}?{key}"] = resource
     return found
 
 
@@ -203,13 +208,14 @@ async def _plan(ctx: Context, items: list[Item]) -> tuple[list[Plan], int]:
     stored: dict[str, dict[str, Any]] = {}
     for type, keys in wanted.items():
         stored.update(await _current(ctx, type, sorted(keys)))
+    in_batch = {f"{type}?{key}" for type, keys in wanted.items() for key in keys}
     plans = []
     for record, resources in mapped:
         changes: list[Change] = []
         newer = True  # than the record last applied to this person
         for resource, criteria in resources:
-            before = stored.get(criteria)
-            resource = _resolved(_stamp(resource, record), stored)
+            before = stored.get(f"{resource['resourceType']}?{criteria}")
+            resource = _resolved(_stamp(resource, record), stored, in_batch)
             if (
                 resource["resourceType"] == record.marker
                 and before is not None
@@ -240,19 +246,21 @@ def urn_for(type: str, criteria: str) -> str:
     return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{type}?{criteria}')}"
 
 
-def _resolved(node: Any, stored: dict[str, dict[str, Any]]) -> Any:
+def _resolved(node: Any, stored: dict[str, dict[str, Any]], in_batch: set[str]) -> Any:
     """``node`` with each conditional reference (``Type?criteria``) to a resource of the batch
-    replaced by ``Type/id`` when it is stored, else by the fullUrl it gets in the batch."""
+    replaced by ``Type/id`` when it is stored, else by the fullUrl it gets in the batch; a
+    conditional reference to anything else is left for the transaction to resolve (which
+    refuses it unless exactly one resource matches)."""
     if isinstance(node, dict):
         reference = node.get("reference")
-        if isinstance(reference, str) and "?" in reference:
+        if isinstance(reference, str) and "?" in reference and reference in in_batch:
             type, _, criteria = reference.partition("?")
-            found = stored.get(criteria)
+            found = stored.get(reference)
             target = f"{type}/{found['id']}" if found is not None else urn_for(type, criteria)
             return {**node, "reference": target}
-        return {k: _resolved(v, stored) for k, v in node.items()}
+        return {k: _resolved(v, stored, in_batch) for k, v in node.items()}
     if isinstance(node, list):
-        return [_resolved(v, stored) for v in node]
+        return [_resolved(v, stored, in_batch) for v in node]
     return node
 
 
@@ -361,11 +369,9 @@ async def _store_batch(
 
 
 def _count(plans: list[Plan], report: ImportReport) -> None:
-    for _, changes in plans:
-        patient_new = any(
-            r["resourceType"] == "Patient" and before is None for r, _, before in changes
-        )
-        if patient_new:
+    """A record created what it is about when its marker resource is new."""
+    for item, changes in plans:
+        if any(r["resourceType"] == item.marker and before is None for r, _, before in changes):
             report.created += 1
         else:
             report.updated += 1

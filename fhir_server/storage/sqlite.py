@@ -100,9 +100,18 @@ def migrate(conn: sqlite3.Connection) -> int:
         )
     for version in range(found, SCHEMA_VERSION):
         log.info("migrating database schema %d -> %d", version, version + 1)
-        conn.executescript(
-            f"BEGIN IMMEDIATE; {MIGRATIONS[version]}; PRAGMA user_version = {version + 1}; COMMIT;"
-        )
+        try:
+            conn.executescript(
+                f"BEGIN IMMEDIATE; {MIGRATIONS[version]}; PRAGMA user_version = {version + 1};"
+                " COMMIT;"
+            )
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StorageError(
+                f"migrating the database schema {version} -> {version + 1} failed ({exc});"
+                f" the database is left at version {version}"
+            ) from exc
     return found
 
 

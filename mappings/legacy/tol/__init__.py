@@ -1,0 +1,1 @@
+"""Readers and writers of the TOL export files (layouts in ``mappings/legacy/README.md``)."""

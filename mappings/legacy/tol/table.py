@@ -1,0 +1,109 @@
+"""CSV exports with a header row: columns by name, in any order, optional ones may be left
+out; one record a row (RFC 4180 quoting). Shared by the appointment and prescription readers."""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import IO, TypeVar
+
+from mappings.imports import Reject
+from mappings.legacy.values import Bad
+
+T = TypeVar("T")
+_COLUMN_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    required: bool
+    meaning: str
+
+
+class Row:
+    """One row's cells by column name; :meth:`get` checks a cell and names it on failure."""
+
+    def __init__(self, line: int, cells: Mapping[str, str]) -> None:
+        self.line = line
+        self.cells = cells
+
+    def raw(self, name: str) -> str:
+        return self.cells.get(name, "").strip()
+
+    def get(self, name: str, check: Callable[[str], T]) -> T:
+        text = self.raw(name)
+        if not text:
+            raise RowError(name, "", "required")
+        try:
+            return check(text)
+        except Bad as bad:
+            raise RowError(name, text, bad.reason) from None
+
+    def optional(self, name: str, check: Callable[[str], T]) -> T | None:
+        return self.get(name, check) if self.raw(name) else None
+
+
+class RowError(Exception):
+    def __init__(self, field: str, value: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field, self.value, self.reason = field, value, reason
+
+    def reject(self, line: int) -> Reject:
+        return Reject(line, self.field, self.value, self.reason)
+
+
+def read_table(
+    stream: IO[str], columns: Sequence[Column], check: Callable[[Row], T]
+) -> Iterator[T | Reject]:
+    """Each row of ``stream`` through ``check``: its facts, or a Reject naming the line and
+    the column (a problem with the header rejects the file as line 1)."""
+    reader = csv.reader(stream)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    names = [h.strip() for h in header]
+    if names:
+        names[0] = names[0].removeprefix("\ufeff")
+    known = {c.name for c in columns}
+    unknown = [n for n in names if n not in known]
+    missing = [c.name for c in columns if c.required and c.name not in names]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if unknown or missing or repeated:
+        problems = []
+        if unknown:
+            shown = [n for n in unknown if _COLUMN_NAME.match(n)]
+            problems.append(
+                f"{len(unknown)} unknown columns" + (f" ({', '.join(shown)})" if shown else "")
+            )
+        if missing:
+            problems.append(f"missing required columns {', '.join(missing)}")
+        if repeated:
+            problems.append(f"repeated columns {', '.join(repeated)}")
+        yield Reject(1, "(header)", "", "; ".join(problems))
+        return
+    for cells in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) != len(names):
+            yield Reject(line, "(row)", f"{len(cells)} cells", f"the header has {len(names)}")
+            continue
+        try:
+            yield check(Row(line, dict(zip(names, cells, strict=True))))
+        except RowError as error:
+            yield error.reject(line)
+
+
+def write_table(stream: IO[str], columns: Sequence[Column], rows: Iterator[dict[str, str]]) -> int:
+    """Write a header and ``rows`` (column name -> text); the number of rows."""
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow([c.name for c in columns])
+    count = 0
+    for row in rows:
+        writer.writerow([row.get(c.name, "") for c in columns])
+        count += 1
+    return count
