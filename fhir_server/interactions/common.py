@@ -22,6 +22,8 @@ from fhir_server.search.parse import conditional
 from fhir_server.storage import IndexRow, StoredVersion, VersionConflict, Write
 from fhir_server.storage.records import Method
 from fhir_server.validation import served_types, validate_resource
+from fhir_server.workflows import Companion, Effects, workflow_for
+from fhir_server.workflows.events import publish
 
 _WRITE_PERMISSION: dict[Method, Permission] = {
     "POST": Permission.CREATE,
@@ -109,6 +111,14 @@ async def write_version(
     permission = _WRITE_PERMISSION[method]
     if current is not None and not await may_version(ctx, permission, current):
         raise NotFound(f"{type}/{id} is not known")  # what the token cannot see, it cannot change
+    before = parse_json(current.body) if current is not None and current.body else None
+    effects: Effects | None = None
+    workflow = workflow_for(type)
+    if workflow is not None:
+        effects = await workflow.effects(
+            ctx, type=type, id=id, document=resource, before=before, method=method
+        )
+        resource = effects.document
     version = (current.version if current else 0) + 1
     last_updated = now_instant()
     body: bytes | None = None
@@ -117,21 +127,54 @@ async def write_version(
         document = stamped(resource, id=id, version=version, last_updated=last_updated)
         validate_resource(document, required_profile=ctx.required_profiles.get(type))
         if not ctx.access.unrestricted:
-            before = parse_json(current.body) if current is not None and current.body else None
             require_writable(ctx, permission, type, document, before)
         body, index = dumps(document), indexing.extract(document, base_url=ctx.base_url)
-    write = Write(
-        type=type,
-        id=id,
-        version=version,
-        expected_version=current.version if current else None,
-        last_updated=last_updated,
-        method=method,
-        body=body,
-        index=index,
+    writes = [
+        Write(
+            type=type,
+            id=id,
+            version=version,
+            expected_version=current.version if current else None,
+            last_updated=last_updated,
+            method=method,
+            body=body,
+            index=index,
+        )
+    ]
+    for companion in effects.companions if effects else ():
+        writes.append(_companion_write(ctx, companion, last_updated))
+    try:
+        stored = await ctx.commit(writes)
+    except VersionConflict as exc:
+        if (exc.type, exc.id) == (type, id):
+            raise
+        raise Conflict(
+            f"{exc.type}/{exc.id} changed while this write was made (someone else got there"
+            " first); nothing was stored"
+        ) from None
+    for name, payload in effects.events if effects else ():
+        await publish(name, payload)
+    return stored[0]
+
+
+def _companion_write(ctx: Context, companion: Companion, last_updated: str) -> Write:
+    """A workflow's companion change, made by the server: validated and indexed like any
+    write, guarded by the version the workflow read."""
+    version = companion.current.version + 1
+    document = stamped(
+        companion.document, id=companion.id, version=version, last_updated=last_updated
     )
-    [stored] = await ctx.commit([write])
-    return stored
+    validate_resource(document)
+    return Write(
+        type=companion.type,
+        id=companion.id,
+        version=version,
+        expected_version=companion.current.version,
+        last_updated=last_updated,
+        method="PUT",
+        body=dumps(document),
+        index=indexing.extract(document, base_url=ctx.base_url),
+    )
 
 
 async def retrying(attempt: Callable[[], Awaitable[Outcome]], *, retry: bool = True) -> Outcome:

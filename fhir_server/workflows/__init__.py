@@ -1,0 +1,61 @@
+"""Workflow rules: what a write of a first-class type means beyond storing it.
+
+One seam, called by :func:`fhir_server.interactions.common.write_version` for every write
+(API, bundle entry, import): the rule of the written type (booking for Appointment, ...)
+sees the write and may refuse it (a FhirError with a plain explanation), change the document
+the server stores (e.g. a server-set time), and ask for companion writes that are committed
+atomically with it (e.g. the Slot that becomes busy), each guarded by the version it was read
+at, so two bookings racing for one Slot cannot both win. Domain events (booked, cancelled,
+...) go out through :mod:`fhir_server.workflows.events` once the write is stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from fhir_server.interactions.context import Context
+from fhir_server.storage import StoredVersion
+from fhir_server.storage.records import Method
+
+
+@dataclass(frozen=True, slots=True)
+class Companion:
+    """A resource the workflow changes along with the written one: ``document`` is its new
+    content (None: delete), ``current`` the version it was read at (the guard)."""
+
+    type: str
+    id: str
+    document: dict[str, Any]
+    current: StoredVersion
+
+
+@dataclass(slots=True)
+class Effects:
+    """What a workflow asks of a write: the (possibly changed) document to store, companion
+    writes, and the domain events to publish once stored."""
+
+    document: dict[str, Any] | None
+    companions: list[Companion] = field(default_factory=list)
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+class Workflow(Protocol):
+    async def effects(
+        self,
+        ctx: Context,
+        *,
+        type: str,
+        id: str,
+        document: dict[str, Any] | None,
+        before: dict[str, Any] | None,
+        method: Method,
+    ) -> Effects: ...
+
+
+def workflow_for(type: str) -> Workflow | None:
+    """The rules of ``type``, if it has any."""
+    from fhir_server.workflows.booking import Booking
+
+    rules: dict[str, Workflow] = {"Appointment": Booking()}
+    return rules.get(type)
