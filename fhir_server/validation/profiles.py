@@ -193,6 +193,7 @@ class _Checker:
                 found = self.children(parent, element_id)
                 self._cardinality(element, parent, found)
                 for node in found:
+                    self._choice_type(element_id, element, node)
                     self._values(element, node)
         return self.problems
 
@@ -306,6 +307,24 @@ class _Checker:
                     code="structure",
                     diagnostics=f"{what}: at most {maximum} allowed, {len(found)} found",
                     expression=(found[int(maximum)].path,),
+                )
+            )
+
+    def _choice_type(self, element_id: str, element: Json, node: Node) -> None:
+        """A choice element (``medication[x]``) limited to some types: the JSON key's type
+        suffix must be one of them."""
+        step = element_id.rsplit(".", 1)[1].split(":")[0]
+        codes = [str(t.get("code", "")) for t in element.get("type", [])]
+        if not step.endswith("[x]") or not codes:
+            return
+        key = node.path.rsplit(".", 1)[1].split("[")[0]
+        suffix = key[len(step) - 3 :]
+        if not any(suffix.lower() == code.lower() for code in codes):
+            self.problems.append(
+                Issue(
+                    code="structure",
+                    diagnostics=f"{step} must be {' or '.join(codes)}, not {suffix}",
+                    expression=(node.path,),
                 )
             )
 

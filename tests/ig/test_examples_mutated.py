@@ -61,6 +61,17 @@ MUTATIONS: list[tuple[str, str, Callable[[dict[str, Any]], None], str]] = [
         "MedicationRequest.priorPrescription",
     ),
     (
+        "type of a choice element",
+        "example-prescription",
+        lambda r: (
+            r.update(
+                medicationReference={"reference": "Medication/x"}, medicationCodeableConcept=None
+            )
+            or r.pop("medicationCodeableConcept")
+        ),
+        "MedicationRequest.medicationReference",
+    ),
+    (
         "reference target",
         "example-sponsor-of-spouse",
         lambda r: r.update(patient={"reference": "Practitioner/example-pcm"}),
