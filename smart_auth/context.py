@@ -106,6 +106,7 @@ class AccessContext:
     role: Role = Role.SYSTEM
     links: tuple[Link, ...] = ()
     binding: str | None = None  # what paging links are bound to (the token's digest)
+    own_work: bool = False  # the server's own work (imports, lookups), not an API caller
     today: date = field(default_factory=date.today)
     _restrictions: dict[tuple[Permission, str], Condition | None] = field(
         default_factory=dict, compare=False, repr=False
@@ -124,7 +125,7 @@ class AccessContext:
     @classmethod
     def internal(cls, purpose: str) -> AccessContext:
         """The server's own work on its data (an import, a login's patient lookup)."""
-        return cls(subject=f"mhs-fhir ({purpose})", unrestricted=True)
+        return cls(subject=f"mhs-fhir ({purpose})", unrestricted=True, own_work=True)
 
     def require(self, interaction: Interaction, resource_type: str | None) -> None:
         """The one access decision, made for every interaction (and every bundle entry)."""

@@ -6,6 +6,9 @@
   one Slot cannot both win (each Slot change is guarded by the version read).
 - Cancelling (``cancelled``, ``noshow``, ``entered-in-error``, or deleting) frees the Slots it
   held; rescheduling (a new Slot) frees the old and holds the new in one write.
+- A Slot this server does not hold is left alone (an EHR's appointment may name one), except
+  that a beneficiary books only real, free Slots. The server's own writes (imports of
+  authoritative data) pass no workflow.
 - A beneficiary's token books only in the booking window (not in the past, at most
   ``BOOKING_WINDOW_DAYS`` ahead) and cancels only up to ``CANCEL_CUTOFF_HOURS`` before the
   start; clinic staff (``user/`` scopes) and systems may override. That a beneficiary books
@@ -89,9 +92,13 @@ class Booking:
                     code="business-rule",
                 )
         for slot_id in sorted(held_after - held_before):
-            effects.companions.append(await _slot(ctx, slot_id, "busy", must_be="free"))
+            slot = await _slot(ctx, slot_id, "busy", must_be="free", required=beneficiary)
+            if slot is not None:
+                effects.companions.append(slot)
         for slot_id in sorted(held_before - held_after):
-            effects.companions.append(await _slot(ctx, slot_id, "free", must_be=None))
+            slot = await _slot(ctx, slot_id, "free", must_be=None, required=False)
+            if slot is not None:
+                effects.companions.append(slot)
         reference = {"appointment": f"Appointment/{id}"}
         if held_after - held_before:
             effects.events.append(("appointment.booked", {**reference, "slots": len(held_after)}))
@@ -100,9 +107,16 @@ class Booking:
         return effects
 
 
-async def _slot(ctx: Context, slot_id: str, status: str, *, must_be: str | None) -> Companion:
+async def _slot(
+    ctx: Context, slot_id: str, status: str, *, must_be: str | None, required: bool
+) -> Companion | None:
+    """The Slot's change to ``status``; an unknown Slot is refused when ``required`` (a
+    beneficiary books only real Slots), else left alone (an EHR's appointment may reference a
+    Slot this server does not hold)."""
     current = await ctx.current("Slot", slot_id)
     if current is None or current.body is None:
+        if not required:
+            return None
         raise Unprocessable(f"Slot/{slot_id} is not known", code="business-rule")
     slot = parse_json(current.body)
     if must_be is not None and slot.get("status") != must_be:
