@@ -3,27 +3,19 @@ FHIR interactions layer (validation, indexing, versioning, audit, idempotency)."
 
 from __future__ import annotations
 
-import asyncio
-import csv
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TypeVar
 
 import click
 
 from fhir_server.cli_options import base_url_option, database_option, quiet_option
-from fhir_server.indexing.reindex import ensure_index
 from fhir_server.interactions.context import Context
-from fhir_server.storage import open_store
 from mappings.eligibility.loader import ImportReport, import_records
 from mappings.eligibility.readers import Parsed, detect_format, read
 from mappings.eligibility.records import EligibilityRecord
 from mappings.eligibility.x12_271 import Eligibility271, read_271
+from mappings.import_cli import finish, progress, run_import
 from mappings.imports import Reject
-from smart_auth.context import AccessContext
-
-T = TypeVar("T")
 
 
 @click.group(name="import")
@@ -34,22 +26,6 @@ def import_group() -> None:
 def _count_lines(path: Path) -> int:
     with path.open("rb") as stream:
         return sum(1 for _ in stream)
-
-
-def _progress(items: Iterator[T], total: int, quiet: bool) -> Iterator[T]:
-    from tqdm import tqdm
-
-    with tqdm(total=total, unit="rec", disable=quiet or None, file=sys.stderr) as bar:
-        for item in items:
-            yield item
-            bar.update(1)
-
-
-def _write_rejects(rejects: list[Reject], target: IO[str]) -> None:
-    writer = csv.writer(target)
-    writer.writerow(["line", "field", "value", "reason"])
-    for reject in rejects:
-        writer.writerow([reject.line, reject.field, reject.value, reject.reason])
 
 
 @import_group.command(name="eligibility")
@@ -100,41 +76,15 @@ def import_eligibility(
     ended_links: set[str] = set()
     parsed_source = _noting_ended_links(parsed_source, ended_links)
 
-    async def run() -> ImportReport:
-        store = open_store(database_url)
-        await store.open()
-        try:
-            await ensure_index(store, base_url=base_url)
-            ctx = Context(
-                store=store,
-                access=AccessContext.internal("eligibility import"),
-                base_url=base_url,
-            )
-            return await import_records(
-                ctx,
-                _progress(parsed_source, total, quiet),
-                source=file.name,
-                dry_run=dry_run,
-            )
-        finally:
-            await store.close()
+    async def work(ctx: Context) -> ImportReport:
+        return await import_records(
+            ctx, progress(parsed_source, total, quiet), source=file.name, dry_run=dry_run
+        )
 
-    try:
-        report = asyncio.run(run())
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+    report = run_import(database_url, base_url, "eligibility import", work)
     if ended_links and not dry_run:
         _end_proxy_access(database_url, ended_links)
-    if rejects is not None:
-        with rejects.open("w", newline="", encoding="utf-8") as target:
-            _write_rejects(report.rejects, target)
-    for reject in report.rejects[:20]:
-        click.echo(f"rejected: {reject}", err=True)
-    if report.rejected > 20:
-        click.echo(f"... and {report.rejected - 20} more rejected records", err=True)
-    click.echo(("dry run: " if dry_run else "") + report.summary(), err=True)
-    if report.rejected:
-        sys.exit(1)
+    finish(report, rejects=rejects, dry_run=dry_run)
 
 
 def _noting_ended_links(

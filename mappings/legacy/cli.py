@@ -11,13 +11,11 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import signal
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from datetime import tzinfo
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -26,6 +24,7 @@ from fhir_server.cli_options import base_url_option, database_option, quiet_opti
 from fhir_server.indexing.reindex import ensure_index
 from fhir_server.interactions.context import Context
 from fhir_server.storage import open_store
+from mappings.import_cli import finish, progress, run_import
 from mappings.imports import ImportReport, Reject
 from mappings.legacy.hl7v2.read import read_lines
 from mappings.legacy.loader import import_facts
@@ -33,17 +32,7 @@ from mappings.legacy.records import Facts
 from mappings.legacy.tol import appointments, messages, prescriptions
 from smart_auth.context import AccessContext
 
-T = TypeVar("T")
 Reader = Callable[[IO[str]], Iterator[Facts | Reject]]
-
-
-def _progress(items: Iterator[T], total: int, quiet: bool) -> Iterator[T]:
-    from tqdm import tqdm
-
-    with tqdm(total=total, unit="rec", disable=quiet or None, file=sys.stderr) as bar:
-        for item in items:
-            yield item
-            bar.update(1)
 
 
 def _records(path: Path, reader: Reader) -> Iterator[Facts | Reject]:
@@ -63,13 +52,6 @@ def _count(path: Path, *, hl7: bool) -> int:
     if hl7:
         return data.count(b"MSH|")
     return max(0, data.count(b"\n") - (0 if path.suffix == ".ndjson" else 1))
-
-
-def _write_rejects(rejects: list[Reject], target: IO[str]) -> None:
-    writer = csv.writer(target)
-    writer.writerow(["line", "field", "value", "reason"])
-    for reject in rejects:
-        writer.writerow([reject.line, reject.field, reject.value, reject.reason])
 
 
 def _zone(value: str | None) -> tzinfo | None:
@@ -93,38 +75,17 @@ def _run(
     base_url: str,
     quiet: bool,
 ) -> None:
-    async def run() -> ImportReport:
-        store = open_store(database_url)
-        await store.open()
-        try:
-            await ensure_index(store, base_url=base_url)
-            ctx = Context(
-                store=store, access=AccessContext.internal("legacy import"), base_url=base_url
-            )
-            return await import_facts(
-                ctx,
-                _progress(iter(records), total, quiet),
-                source=file.name,
-                dry_run=dry_run,
-                hl7=hl7,
-            )
-        finally:
-            await store.close()
+    async def work(ctx: Context) -> ImportReport:
+        return await import_facts(
+            ctx,
+            progress(iter(records), total, quiet),
+            source=file.name,
+            dry_run=dry_run,
+            hl7=hl7,
+        )
 
-    try:
-        report = asyncio.run(run())
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    if rejects is not None:
-        with rejects.open("w", newline="", encoding="utf-8") as target:
-            _write_rejects(report.rejects, target)
-    for reject in report.rejects[:20]:
-        click.echo(f"rejected: {reject}", err=True)
-    if report.rejected > 20:
-        click.echo(f"... and {report.rejected - 20} more rejected records", err=True)
-    click.echo(("dry run: " if dry_run else "") + report.summary(), err=True)
-    if report.rejected:
-        sys.exit(1)
+    report = run_import(database_url, base_url, "legacy import", work)
+    finish(report, rejects=rejects, dry_run=dry_run)
 
 
 _file_argument = click.argument(
