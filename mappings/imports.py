@@ -162,12 +162,13 @@ LOOKUP_CHUNK = 100
 """Identifiers one search asks for at most (SQLite bounds an expression's depth)."""
 
 
-async def _current(ctx: Context, type: str, criteria: list[str]) -> dict[str, dict[str, Any]]:
-    """Stored resources of ``type`` found by ``identifier=`` criteria, by ``Type?criteria``."""
+async def find(ctx: Context, type: str, criteria: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Stored ``type`` resources by their ``identifier=system|value`` criteria, looked up
+    ``LOOKUP_CHUNK`` at a time."""
+    wanted = sorted(set(criteria))
     found: dict[str, dict[str, Any]] = {}
-    wanted = set(criteria)
-    for start in range(0, len(criteria), LOOKUP_CHUNK):
-        chunk = criteria[start : start + LOOKUP_CHUNK]
+    for start in range(0, len(wanted), LOOKUP_CHUNK):
+        chunk = wanted[start : start + LOOKUP_CHUNK]
         values = ",".join(c.removeprefix("identifier=") for c in chunk)
         outcome = await search(
             ctx,
@@ -177,12 +178,15 @@ async def _current(ctx: Context, type: str, criteria: list[str]) -> dict[str, di
             path=type,
         )
         bundle = orjson.loads(orjson.dumps(outcome.body or {}))
+        keys = set(chunk)
         for entry in bundle.get("entry") or []:
-            resource = entry["resource"]
+            resource = entry.get("resource") or {}
+            if resource.get("resourceType") != type:
+                continue
             for identifier in resource.get("identifier") or []:
                 key = f"identifier={identifier.get('system')}|{identifier.get('value')}"
-                if key in wanted:
-                    found[f"{type}?{key}"] = resource
+                if key in keys:
+                    found[key] = resource
     return found
 
 
@@ -207,7 +211,8 @@ async def _plan(ctx: Context, items: list[Item]) -> tuple[list[Plan], int]:
             wanted.setdefault(resource["resourceType"], set()).add(criteria)
     stored: dict[str, dict[str, Any]] = {}
     for type, keys in wanted.items():
-        stored.update(await _current(ctx, type, sorted(keys)))
+        for key, resource in (await find(ctx, type, keys)).items():
+            stored[f"{type}?{key}"] = resource
     in_batch = {f"{type}?{key}" for type, keys in wanted.items() for key in keys}
     plans = []
     for record, resources in mapped:

@@ -22,11 +22,16 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from fhir_server.interactions.context import Context
-from fhir_server.interactions.search import search
-from mappings.imports import BATCH_RECORDS, ImportReport, Item, Mapped, Reject, import_items
+from mappings.imports import (
+    BATCH_RECORDS,
+    ImportReport,
+    Item,
+    Mapped,
+    Reject,
+    find,
+    import_items,
+)
 from mappings.legacy.mapping.appointment import map_appointment
 from mappings.legacy.mapping.communication import map_thread
 from mappings.legacy.mapping.directory import Entry
@@ -42,7 +47,6 @@ from mappings.legacy.records import (
     ThreadFacts,
 )
 
-SEARCH_CHUNK = 100
 """Identifier values per search (the server caps a page at 1000 resources)."""
 
 
@@ -83,33 +87,6 @@ def draft_of(facts: Facts, patients: Mapping[str, dict[str, Any]]) -> Draft:
     if isinstance(facts, DemographicsFacts):
         return map_demographics(facts, patients[facts.dod_id])
     return map_merge(facts, patients[facts.dod_id], patients[facts.prior_dod_id])
-
-
-async def find(ctx: Context, type: str, criteria: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """Stored ``type`` resources by ``identifier=system|value`` criteria."""
-    wanted = sorted(set(criteria))
-    found: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(wanted), SEARCH_CHUNK):
-        chunk = wanted[start : start + SEARCH_CHUNK]
-        values = ",".join(c.removeprefix("identifier=") for c in chunk)
-        outcome = await search(
-            ctx,
-            types=[type],
-            params=[("identifier", values), ("_count", str(len(chunk) * 2))],
-            strict=True,
-            path=type,
-        )
-        bundle = orjson.loads(orjson.dumps(outcome.body or {}))
-        keys = set(chunk)
-        for entry in bundle.get("entry") or []:
-            resource = entry.get("resource") or {}
-            if resource.get("resourceType") != type:
-                continue
-            for identifier in resource.get("identifier") or []:
-                key = f"identifier={identifier.get('system')}|{identifier.get('value')}"
-                if key in keys:
-                    found[key] = resource
-    return found
 
 
 def _literal(node: Any, targets: Mapping[str, str]) -> Any:
