@@ -56,6 +56,12 @@ class Workflow(Protocol):
 def workflow_for(type: str) -> Workflow | None:
     """The rules of ``type``, if it has any."""
     from fhir_server.workflows.booking import Booking
+    from fhir_server.workflows.messaging import Messaging
+    from fhir_server.workflows.renewal import Renewal
 
-    rules: dict[str, Workflow] = {"Appointment": Booking()}
+    rules: dict[str, Workflow] = {
+        "Appointment": Booking(),
+        "Communication": Messaging(),
+        "MedicationRequest": Renewal(),
+    }
     return rules.get(type)
