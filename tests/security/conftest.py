@@ -239,8 +239,21 @@ COMPARTMENT_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
     "RelatedPerson": (("patient",),),
     "Group": (("member", "entity"),),
     "Patient": (("link", "other"),),
+    "CareTeam": (("subject",), ("participant", "member")),
 }
-SHARED_TYPES = frozenset({"Practitioner", "Organization"})
+# Shared reference data (who and where care is given, open slots): readable by every token.
+SHARED_TYPES = frozenset(
+    {
+        "Practitioner",
+        "PractitionerRole",
+        "Organization",
+        "Location",
+        "HealthcareService",
+        "Schedule",
+        "Slot",
+        "Medication",
+    }
+)
 _PATIENT_REF = re.compile(r"^(?:.*/)?Patient/([A-Za-z0-9.-]+)(?:/_history/.*)?$")
 
 
