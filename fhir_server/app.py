@@ -33,6 +33,8 @@ from fhir_server.search.registry import warm as warm_search
 from fhir_server.storage import Store, open_store
 from fhir_server.storage.records import StorageError
 from fhir_server.validation import warm_up
+from fhir_server.workflows.events import remove_sink
+from fhir_server.workflows.webhook import start_webhook
 from smart_auth.audit import AuditTrail
 from smart_auth.routes import auth_routes
 from smart_auth.service import open_auth_service
@@ -54,6 +56,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         trail = AuditTrail(auth.store)
         await trail.start()
         app.state.audit_trail = trail
+        webhook = await start_webhook(settings.webhook_url, settings.webhook_secret)
         await ensure_index(engine, base_url=settings.base_url)
         app.state.store = engine
         # Models, spec data and compiled expressions live as long as the process: keep them
@@ -73,6 +76,9 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         finally:
             app.state.audit_trail = None
             await trail.close()
+            if webhook is not None:
+                remove_sink(webhook)
+                await webhook.close()
             await engine.close()
             await asyncio.to_thread(auth.store.close)
 

@@ -283,6 +283,7 @@ def _register_commands() -> None:
     """The commands that live beside their packages: imports and generators, the
     authorization server's administration, maintenance."""
     from fhir_server.maintenance_cli import backup, check, restore
+    from fhir_server.workflows.cli import schedule_group
     from ig.cli import ig_group
     from mappings.cli import generate_group, import_group
     from mappings.legacy.cli import generate_legacy, legacy_import_commands, mllp
@@ -295,6 +296,7 @@ def _register_commands() -> None:
     main.add_command(generate_group)
     main.add_command(mllp)
     main.add_command(ig_group)
+    main.add_command(schedule_group)
     main.add_command(backup)
     main.add_command(restore)
     main.add_command(check)

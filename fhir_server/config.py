@@ -36,6 +36,10 @@ class Settings(BaseSettings):
         description="validate every Patient, Appointment, Communication and MedicationRequest"
         " against its MHS profile, claimed or not",
     )
+    webhook_url: str = Field(
+        "", description="POST every domain event (booked, message sent, ...) here; empty: off"
+    )
+    webhook_secret: str = Field("", description="HMAC-SHA256 key that signs webhook payloads")
     mail_url: str = Field(
         "file://./var/outbox",
         description="where password reset mail goes: file://FOLDER or smtp(s)://HOST:PORT",
