@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-DEMO_MARKER = ("RelatedPerson", "demo-sponsor-of-teen")
+DEMO_MARKER = ("MedicationRequest", "demo-rx-3")
 
 
 def demo_bundle() -> dict[str, Any]:
