@@ -239,6 +239,11 @@ _DRIVER_RANK = {
 }
 
 
+_LOW_SELECTIVITY = frozenset({"status", "active", "gender", "intent", "priority"})
+"""Token parameters with a handful of values: most resources share one, so they make poor
+drivers (``Slot?status=free`` is most slots); they drive only when nothing else can."""
+_LOW_SELECTIVITY_RANK = 6
+
 _RANGE_RANK = 2
 """Driver ranks from here on are ranges, not exact codes or references."""
 
@@ -249,7 +254,11 @@ def driver_rank(c: Condition) -> int | None:
     if isinstance(c, IdIn):
         return 0
     if isinstance(c, ParamIn):
-        return None if c.negate else _DRIVER_RANK[c.kind]
+        if c.negate:
+            return None
+        if c.kind == "token" and c.param.rsplit(".", 1)[-1] in _LOW_SELECTIVITY:
+            return _LOW_SELECTIVITY_RANK
+        return _DRIVER_RANK[c.kind]
     if isinstance(c, Chain):
         inner = [r for r in map(driver_rank, c.where) if r is not None]
         return 2 + min(inner) if inner else None
@@ -289,7 +298,9 @@ class Compiler:
         drivable = [(rank, i) for rank, i in ranked if rank is not None]
         driver = min(drivable)[1] if drivable else None
         ranges = [
-            i for rank, i in drivable if rank >= _RANGE_RANK and isinstance(conditions[i], ParamIn)
+            i
+            for rank, i in drivable
+            if _RANGE_RANK <= rank < _LOW_SELECTIVITY_RANK and isinstance(conditions[i], ParamIn)
         ]
         if driver is not None and len(ranges) > 1 and driver in ranges:
             drivers = set(ranges)
