@@ -336,9 +336,20 @@ class Compiler:
         pid = self.pid_of(c.param)
         if pid is None:
             return "SELECT NULL WHERE 0", []
-        matching, args = _any_of(c)
-        sql = f"SELECT x.rid FROM {TABLES[c.kind]} x WHERE x.pid = ? AND ({matching})"
-        return sql, [pid, *args]
+        if len(c.any_of) == 1:
+            matching, args = _any_of(c)
+            sql = f"SELECT x.rid FROM {TABLES[c.kind]} x WHERE x.pid = ? AND ({matching})"
+            return sql, [pid, *args]
+        # Several values (identifier=a,b,...): the parameter in every alternative, so SQLite
+        # looks each one up in the (pid, value) index instead of reading all the parameter's
+        # rows once per query.
+        parts: list[str] = []
+        scan_args: list[Any] = []
+        for predicate in c.any_of:
+            sql, more = _predicate(c.kind, predicate)
+            parts.append(f"(x.pid = ? AND ({sql}))")
+            scan_args.extend([pid, *more])
+        return f"SELECT x.rid FROM {TABLES[c.kind]} x WHERE " + " OR ".join(parts), scan_args
 
     def condition(self, c: Condition, a: str, *, drive: bool = False) -> Fragment:
         if isinstance(c, TypeIn):
