@@ -19,8 +19,9 @@ What it measures
    ``RssFile`` (code, SQLite's mmap of the database) seen by polling ``/proc/<pid>/status``
    every 0.1 s. Then the same command again on the same database, every record unchanged:
    wall time, records/s, versions written (should be 0) and peak RSS. Between the two, the
-   time of the comparison's lookup in-process on that store: ``Patient?identifier=`` with 1
-   and with 250 DoD IDs (the loader sends one such search per resource type and batch).
+   time of the comparison's lookup in-process on that store: ``Patient?identifier=`` with 1,
+   100 and 250 DoD IDs (the loader sends such searches for each resource type of each batch,
+   in chunks of ``mappings.imports.LOOKUP_CHUNK``).
    An import still running after ``--budget`` seconds is stopped (SIGINT, as Ctrl-C; SIGKILL
    30 s later): its figures are then partial, the records committed (the last line named by
    the newest Provenance: each committed batch writes one) over the time it ran, and the
@@ -32,9 +33,9 @@ What it measures
    waiting for the writer, reading, mapping), the top 25 (second run: 15) functions by
    cumulative time and the first run's top 15 by own time, so the next engineer sees where
    the time goes. cProfile slows Python code about 2x,
-   the shares are what matter; it sees only the event-loop thread: the store's writer thread
-   (SQLite inserts, index rows, commits with ``synchronous=FULL``) shows up as time waiting in
-   ``select.epoll.poll``.
+   the shares are what matter; it sees only the event-loop thread: the SQL run by the store's
+   threads (the writer: inserts, index rows, commits with ``synchronous=FULL``; the read
+   pool: the comparison's searches) shows up as time waiting in ``select.epoll.poll``.
 
 Extrapolation and targets (PASS/FAIL; the exit status is 0 either way, this is a report)
 --------------------------------------------------------------------------------------------
@@ -387,7 +388,11 @@ PHASES = (  # (label, file suffix, function): where an import's time goes
     ("the transaction (interactions.bundle.transaction)", "interactions/bundle.py", "transaction"),
     ("  of which validation", "validation/__init__.py", "validate_resource"),
     ("  of which index rows (indexing.extract)", "indexing/__init__.py", "extract"),
-    ("waiting for the writer thread / SQLite (epoll)", "~", "<method 'poll' of 'select.epoll'"),
+    (
+        "waiting for SQLite threads (writer, read pool: epoll)",
+        "~",
+        "<method 'poll' of 'select.epoll'",
+    ),
     ("reading and checking the extract (readers)", "eligibility/readers.py", "read_fixed"),
     ("mapping (mapping.map_record)", "eligibility/mapping.py", "map_record"),
 )
@@ -733,12 +738,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 say(f"    the import failed: {first.stderr_tail}")
             resources = ", ".join(f"{t} {n:,}" for t, n in sorted(first.counts.items()))
             say(f"    stored: {resources}; database {file_mb(db):,.0f} MB")
-            lookups = asyncio.run(_lookups(db, (1, 250))) if first.counts.get("Patient") else []
+            lookups = (
+                asyncio.run(_lookups(db, (1, 100, 250))) if first.counts.get("Patient") else []
+            )
             if lookups:
                 say(
                     "    Patient?identifier= with "
                     + ", ".join(f"{n} DoD IDs: {ms:,.1f} ms" for n, ms in lookups)
-                    + " (one such search per resource type and batch of 250)"
+                    + " (the comparison sends such searches for each resource type of each"
+                    " batch)"
                 )
             if first.stopped:
                 say(f"    stopped after {args.budget:.0f} s: second import skipped")
