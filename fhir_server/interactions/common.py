@@ -111,11 +111,14 @@ async def write_version(
     permission = _WRITE_PERMISSION[method]
     if current is not None and not await may_version(ctx, permission, current):
         raise NotFound(f"{type}/{id} is not known")  # what the token cannot see, it cannot change
-    before = parse_json(current.body) if current is not None and current.body else None
-    effects: Effects | None = None
     # Workflow rules are for what callers ask; the server's own work (imports of
-    # authoritative data, the command line) stores what it is given.
+    # authoritative data, the command line) stores what it is given. The stored content is
+    # parsed only for those who need it (a workflow, a restricted token's write check).
     workflow = None if ctx.access.own_work else workflow_for(type)
+    before: dict[str, Any] | None = None
+    if (workflow is not None or not ctx.access.unrestricted) and current and current.body:
+        before = parse_json(current.body)
+    effects: Effects | None = None
     if workflow is not None:
         effects = await workflow.effects(
             ctx, type=type, id=id, document=resource, before=before, method=method

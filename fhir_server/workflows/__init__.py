@@ -12,6 +12,7 @@ at, so two bookings racing for one Slot cannot both win. Domain events (booked, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Protocol
 
 from fhir_server.interactions.context import Context
@@ -53,8 +54,9 @@ class Workflow(Protocol):
     ) -> Effects: ...
 
 
+@cache
 def workflow_for(type: str) -> Workflow | None:
-    """The rules of ``type``, if it has any."""
+    """The rules of ``type``, if it has any (the workflows hold no state: one each)."""
     from fhir_server.workflows.booking import Booking
     from fhir_server.workflows.messaging import Messaging
     from fhir_server.workflows.renewal import Renewal
