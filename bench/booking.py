@@ -556,6 +556,7 @@ class BookingRun:
     booked: int = 0
     conflicts: int = 0
     late_conflicts: int = 0  # 409s that lost the race at commit (read free, written busy)
+    claimed_conflicts: int = 0  # 409s refused at once: another write of this process held it
     errors: int = 0
     first_error: str = ""
     booked_ms: list[float] = field(default_factory=list)
@@ -659,6 +660,8 @@ async def run_bookings(
                     run.conflicts += 1
                     if b"changed while this write was made" in body:
                         run.late_conflicts += 1
+                    elif b"being booked by someone else" in body:
+                        run.claimed_conflicts += 1
                 else:
                     run.errors += 1
                     run.first_error = run.first_error or f"{status} {body[:300]!r}"
@@ -868,8 +871,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             + (f" ({run.first_error})" if run.errors else "")
         )
         say(
-            f"  409s: {run.conflicts - run.late_conflicts:,} saw the Slot busy (cheap: a read),"
-            f" {run.late_conflicts:,} read it free and lost the race at commit (a whole write)"
+            f"  409s: {run.conflicts - run.late_conflicts - run.claimed_conflicts:,} saw the Slot"
+            f" busy (cheap: a read), {run.claimed_conflicts:,} found it claimed by a booking in"
+            f" flight (cheaper), {run.late_conflicts:,} read it free and lost the race at commit"
+            " (a whole write)"
         )
         say(
             f"  latency ms: booked p50 {percentile(run.booked_ms, 0.5):.1f}"

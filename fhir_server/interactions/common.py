@@ -124,42 +124,46 @@ async def write_version(
             ctx, type=type, id=id, document=resource, before=before, method=method
         )
         resource = effects.document
-    version = (current.version if current else 0) + 1
-    last_updated = now_instant()
-    body: bytes | None = None
-    index: tuple[IndexRow, ...] = ()
-    if resource is not None:
-        document = stamped(resource, id=id, version=version, last_updated=last_updated)
-        validate_resource(document, required_profile=ctx.required_profiles.get(type))
-        if not ctx.access.unrestricted:
-            require_writable(ctx, permission, type, document, before)
-        body, index = dumps(document), indexing.extract(document, base_url=ctx.base_url)
-    writes = [
-        Write(
-            type=type,
-            id=id,
-            version=version,
-            expected_version=current.version if current else None,
-            last_updated=last_updated,
-            method=method,
-            body=body,
-            index=index,
-        )
-    ]
-    for companion in effects.companions if effects else ():
-        writes.append(_companion_write(ctx, companion, last_updated))
     try:
-        stored = await ctx.commit(writes)
-    except VersionConflict as exc:
-        if (exc.type, exc.id) == (type, id):
-            raise
-        raise Conflict(
-            f"{exc.type}/{exc.id} changed while this write was made (someone else got there"
-            " first); nothing was stored"
-        ) from None
-    for name, payload in effects.events if effects else ():
-        await publish(name, payload)
-    return stored[0]
+        version = (current.version if current else 0) + 1
+        last_updated = now_instant()
+        body: bytes | None = None
+        index: tuple[IndexRow, ...] = ()
+        if resource is not None:
+            document = stamped(resource, id=id, version=version, last_updated=last_updated)
+            validate_resource(document, required_profile=ctx.required_profiles.get(type))
+            if not ctx.access.unrestricted:
+                require_writable(ctx, permission, type, document, before)
+            body, index = dumps(document), indexing.extract(document, base_url=ctx.base_url)
+        writes = [
+            Write(
+                type=type,
+                id=id,
+                version=version,
+                expected_version=current.version if current else None,
+                last_updated=last_updated,
+                method=method,
+                body=body,
+                index=index,
+            )
+        ]
+        for companion in effects.companions if effects else ():
+            writes.append(_companion_write(ctx, companion, last_updated))
+        try:
+            stored = await ctx.commit(writes)
+        except VersionConflict as exc:
+            if (exc.type, exc.id) == (type, id):
+                raise
+            raise Conflict(
+                f"{exc.type}/{exc.id} changed while this write was made (someone else got there"
+                " first); nothing was stored"
+            ) from None
+        for name, payload in effects.events if effects else ():
+            await publish(name, payload)
+        return stored[0]
+    finally:
+        if effects is not None:
+            effects.close()  # e.g. an in-process Slot claim, stored or refused
 
 
 def _companion_write(ctx: Context, companion: Companion, last_updated: str) -> Write:

@@ -11,6 +11,7 @@ at, so two bookings racing for one Slot cannot both win. Domain events (booked, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Protocol
@@ -34,11 +35,19 @@ class Companion:
 @dataclass(slots=True)
 class Effects:
     """What a workflow asks of a write: the (possibly changed) document to store, companion
-    writes, and the domain events to publish once stored."""
+    writes, the domain events to publish once stored, and what to undo once the write is
+    stored or refused (``finally``: e.g. release an in-process claim)."""
 
     document: dict[str, Any] | None
     companions: list[Companion] = field(default_factory=list)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    finally_: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Run the ``finally_`` hooks (each once)."""
+        hooks, self.finally_ = self.finally_, []
+        for hook in hooks:
+            hook()
 
 
 class Workflow(Protocol):

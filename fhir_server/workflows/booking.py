@@ -14,6 +14,11 @@
   start; clinic staff (``user/`` scopes) and systems may override. That a beneficiary books
   only for patients they may act for is the access rules' (the patient participant must be
   within the token's reach).
+
+Within one server process a Slot being booked is *claimed* until that write is stored or
+refused: a second booking of it is answered 409 at once instead of doing all the work of a
+write that its version guard would refuse at commit. The claim only saves work; the guard
+still decides between processes (several workers) and in transaction Bundles.
 """
 
 from __future__ import annotations
@@ -31,6 +36,19 @@ from fhir_server.workflows import Companion, Effects
 HOLDING = frozenset({"proposed", "pending", "booked", "arrived", "checked-in", "waitlist"})
 BOOKING_WINDOW_DAYS = 180
 CANCEL_CUTOFF_HOURS = 24
+
+_claimed: set[str] = set()
+"""Slots a write in this process is booking right now (see the module's docstring)."""
+
+
+def _claim(slot_ids: list[str], effects: Effects) -> None:
+    """Claim every Slot in ``slot_ids`` for the write of ``effects`` (released when it is
+    stored or refused), or none: 409 when one is being booked by another write."""
+    taken = [slot_id for slot_id in slot_ids if slot_id in _claimed]
+    if taken:
+        raise Conflict(f"Slot/{taken[0]} is being booked by someone else: book another")
+    _claimed.update(slot_ids)
+    effects.finally_.append(lambda: _claimed.difference_update(slot_ids))
 
 
 def _slot_ids(appointment: dict[str, Any] | None) -> list[str]:
@@ -91,14 +109,19 @@ class Booking:
                     " before it starts; call the clinic",
                     code="business-rule",
                 )
-        for slot_id in sorted(held_after - held_before):
-            slot = await _slot(ctx, slot_id, "busy", must_be="free", required=beneficiary)
-            if slot is not None:
-                effects.companions.append(slot)
-        for slot_id in sorted(held_before - held_after):
-            slot = await _slot(ctx, slot_id, "free", must_be=None, required=False)
-            if slot is not None:
-                effects.companions.append(slot)
+        _claim(sorted(held_after - held_before), effects)
+        try:
+            for slot_id in sorted(held_after - held_before):
+                slot = await _slot(ctx, slot_id, "busy", must_be="free", required=beneficiary)
+                if slot is not None:
+                    effects.companions.append(slot)
+            for slot_id in sorted(held_before - held_after):
+                slot = await _slot(ctx, slot_id, "free", must_be=None, required=False)
+                if slot is not None:
+                    effects.companions.append(slot)
+        except BaseException:
+            effects.close()
+            raise
         reference = {"appointment": f"Appointment/{id}"}
         if held_after - held_before:
             effects.events.append(("appointment.booked", {**reference, "slots": len(held_after)}))

@@ -13,6 +13,8 @@ import pytest
 
 from fhir_server.config import Settings
 from fhir_server.testing import running_server
+from fhir_server.workflows import Effects
+from fhir_server.workflows.booking import _claim
 from smart_auth.proxy import Link
 from smart_auth.records import Role
 from smart_auth.testing import issue_token
@@ -129,6 +131,31 @@ def test_rescheduling_moves_the_hold_in_one_write(server: tuple[str, str, str]) 
     )
     assert answer.status_code == 200
     assert (slot_status(base, staff, first), slot_status(base, staff, second)) == ("free", "busy")
+
+
+def test_a_slot_being_booked_in_this_process_refuses_a_second_booking_at_once(
+    server: tuple[str, str, str],
+) -> None:
+    base, staff, _ = server
+    slot = new_slot(base, staff, days=8)
+    in_flight = Effects(document=None)
+    _claim([slot], in_flight)  # what a booking of it holds until it is stored or refused
+    try:
+        refused = book(base, staff, appointment(slot, days=8))
+        assert refused.status_code == 409
+        assert "being booked" in refused.json()["issue"][0]["diagnostics"]
+        assert slot_status(base, staff, slot) == "free"
+    finally:
+        in_flight.close()
+    assert book(base, staff, appointment(slot, days=8)).status_code == 201
+
+
+def test_a_refused_booking_releases_its_claim_on_the_slot(server: tuple[str, str, str]) -> None:
+    base, staff, _ = server
+    slot = new_slot(base, staff, days=9)
+    invalid = {**appointment(slot, days=9), "minutesDuration": "forty"}  # fails validation
+    assert book(base, staff, invalid).status_code in (400, 422)
+    assert book(base, staff, appointment(slot, days=9)).status_code == 201
 
 
 def test_racing_clients_never_double_book(server: tuple[str, str, str]) -> None:
