@@ -356,8 +356,7 @@ async def transaction(
     ctx.access.require(Interaction.TRANSACTION, None)
     entries = [_entry(ctx, i, raw) for i, raw in enumerate(_bundle_entries(bundle))]
     outcomes: dict[int, Outcome] = {}
-    async with ctx.store.transaction() as session:
-        tx = ctx.within(session)
+    async with ctx.transaction() as tx:
         mapping = await _assign_identities(tx, entries)
         cache: dict[str, str] = {}
         for entry in entries:

@@ -162,8 +162,8 @@ async def write_version(
             await publish(name, payload)
         return stored[0]
     finally:
-        if effects is not None:
-            effects.close()  # e.g. an in-process Slot claim, stored or refused
+        if effects is not None:  # e.g. release an in-process Slot claim
+            ctx.when_stored_or_refused(effects.close)
 
 
 def _companion_write(ctx: Context, companion: Companion, last_updated: str) -> Write:

@@ -7,7 +7,8 @@ the transaction's own writes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -52,10 +53,31 @@ class Context:
     default_count: int = 50
     auth_url: str | None = None  # the authorization server's; None when authorization is off
     required_profiles: Mapping[str, str] = field(default_factory=dict)  # type -> profile URL
+    after_transaction: list[Callable[[], None]] | None = None  # inside one: run when it ends
 
-    def within(self, session: Session) -> Context:
-        """The same context working inside a transaction session."""
-        return replace(self, store=session)
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Context]:
+        """The same context working inside a transaction of its store. What its writes must
+        undo once stored or refused (``after_transaction``: e.g. in-process claims) runs when
+        the transaction has ended, committed or not; inside one, it is that same one."""
+        if self.after_transaction is not None:
+            yield self
+            return
+        after: list[Callable[[], None]] = []
+        try:
+            async with self.store.transaction() as session:
+                yield replace(self, store=session, after_transaction=after)
+        finally:
+            for hook in after:
+                hook()
+
+    def when_stored_or_refused(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` once this context's last write is stored or refused: now, or when
+        the transaction it works in ends."""
+        if self.after_transaction is None:
+            hook()
+        else:
+            self.after_transaction.append(hook)
 
     async def current(self, type: str, id: str) -> StoredVersion | None:
         return await self.store.read(type, id)

@@ -11,11 +11,13 @@ at, so two bookings racing for one Slot cannot both win. Domain events (booked, 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Protocol
 
+from fhir_server.errors import FhirError
 from fhir_server.interactions.context import Context
 from fhir_server.storage import StoredVersion
 from fhir_server.storage.records import Method
@@ -61,6 +63,38 @@ class Workflow(Protocol):
         before: dict[str, Any] | None,
         method: Method,
     ) -> Effects: ...
+
+
+_claimed: set[str] = set()
+"""What writes in this process are making right now (see :func:`claim`)."""
+
+
+@contextmanager
+def claimed(
+    keys: Sequence[str], effects: Effects, busy: Callable[[str], FhirError]
+) -> Iterator[None]:
+    """Claim every key (``Slot/1``, ...) for the write of ``effects`` until it is stored or
+    refused, or none: ``busy(key)`` is raised when another write of this process holds one.
+    The block checks the rules the claim protects; if it raises, the claim ends at once.
+
+    A claim only saves work and closes the gap between a rule's check and the commit within
+    this process (two bookings of one Slot, two renewal requests of one prescription): the
+    second is refused at once. Between processes only version guards decide (a Slot's)."""
+    taken = [key for key in keys if key in _claimed]
+    if taken:
+        raise busy(taken[0])
+    held = list(keys)
+    _claimed.update(held)
+
+    def release() -> None:
+        _claimed.difference_update(held)
+
+    try:
+        yield
+    except BaseException:
+        release()
+        raise
+    effects.finally_.append(release)
 
 
 @cache

@@ -17,8 +17,9 @@
 
 Within one server process a Slot being booked is *claimed* until that write is stored or
 refused: a second booking of it is answered 409 at once instead of doing all the work of a
-write that its version guard would refuse at commit. The claim only saves work; the guard
-still decides between processes (several workers) and in transaction Bundles.
+write that its version guard would refuse at commit (:func:`fhir_server.workflows.claimed`).
+The claim only saves work; the guard still decides, also between processes (several
+workers).
 """
 
 from __future__ import annotations
@@ -31,24 +32,11 @@ from fhir_server.errors import Conflict, Unprocessable
 from fhir_server.interactions.context import Context
 from fhir_server.resource_json import parse_json
 from fhir_server.storage.records import Method
-from fhir_server.workflows import Companion, Effects
+from fhir_server.workflows import Companion, Effects, claimed
 
 HOLDING = frozenset({"proposed", "pending", "booked", "arrived", "checked-in", "waitlist"})
 BOOKING_WINDOW_DAYS = 180
 CANCEL_CUTOFF_HOURS = 24
-
-_claimed: set[str] = set()
-"""Slots a write in this process is booking right now (see the module's docstring)."""
-
-
-def _claim(slot_ids: list[str], effects: Effects) -> None:
-    """Claim every Slot in ``slot_ids`` for the write of ``effects`` (released when it is
-    stored or refused), or none: 409 when one is being booked by another write."""
-    taken = [slot_id for slot_id in slot_ids if slot_id in _claimed]
-    if taken:
-        raise Conflict(f"Slot/{taken[0]} is being booked by someone else: book another")
-    _claimed.update(slot_ids)
-    effects.finally_.append(lambda: _claimed.difference_update(slot_ids))
 
 
 def _slot_ids(appointment: dict[str, Any] | None) -> list[str]:
@@ -109,8 +97,8 @@ class Booking:
                     " before it starts; call the clinic",
                     code="business-rule",
                 )
-        _claim(sorted(held_after - held_before), effects)
-        try:
+        claims = [f"Slot/{i}" for i in sorted(held_after - held_before)]
+        with claimed(claims, effects, _being_booked):
             for slot_id in sorted(held_after - held_before):
                 slot = await _slot(ctx, slot_id, "busy", must_be="free", required=beneficiary)
                 if slot is not None:
@@ -119,15 +107,16 @@ class Booking:
                 slot = await _slot(ctx, slot_id, "free", must_be=None, required=False)
                 if slot is not None:
                     effects.companions.append(slot)
-        except BaseException:
-            effects.close()
-            raise
         reference = {"appointment": f"Appointment/{id}"}
         if held_after - held_before:
             effects.events.append(("appointment.booked", {**reference, "slots": len(held_after)}))
         if held_before - held_after and not held_after:
             effects.events.append(("appointment.cancelled", reference))
         return effects
+
+
+def _being_booked(key: str) -> Conflict:
+    return Conflict(f"{key} is being booked by someone else: book another")
 
 
 async def _slot(

@@ -12,7 +12,11 @@ import):
     ``completed``: a stopped, cancelled, on-hold, draft or entered-in-error one cannot be
     renewed (422);
   - a prescription has at most one open request: asking again while one is ``active`` is
-    422, naming it;
+    422, naming it; while another ask of it is being written in this process, 409 (try
+    again) — the check and the write are one step within a process. (With several worker
+    processes, two asks arriving in the same millisecond at two processes could both be
+    stored: the care team then sees two open requests for one prescription, and approving
+    completes both.)
   - a beneficiary may ask only once the prescription has **no refills left or has
     expired** (422 otherwise, saying how many are left). ``completed`` counts as nothing
     left (all its fills happened, or the import found it expired or used up). For an active
@@ -64,7 +68,7 @@ from typing import Any
 import orjson
 
 from fhir_server.clock import now_instant, parse_instant
-from fhir_server.errors import Forbidden, Unprocessable
+from fhir_server.errors import Conflict, Forbidden, Unprocessable
 from fhir_server.interactions.access import Permission, may, require_writable
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.search import search
@@ -72,7 +76,7 @@ from fhir_server.resource_json import parse_json
 from fhir_server.search.types.reference import local
 from fhir_server.storage import StoredVersion
 from fhir_server.storage.records import Method
-from fhir_server.workflows import Companion, Effects
+from fhir_server.workflows import Companion, Effects, claimed
 from ig.naming import EXTENSION
 from smart_auth.context import AccessContext
 
@@ -311,35 +315,40 @@ async def _asking(ctx: Context, id: str, request: dict[str, Any], effects: Effec
             f"{named} is the prescription of {subject}; a renewal request is for the same patient",
             "MedicationRequest.subject",
         )
-    waiting = [r for r in await _open_requests(ctx, prior) if r.get("id") != id]
-    if waiting:
-        raise _rule(
-            f"a renewal of {named} was already asked for (MedicationRequest/"
-            f"{waiting[0].get('id')}) and is waiting for the care team's decision",
-            "MedicationRequest.priorPrescription",
-        )
-    if beneficiary and status == "active":
-        left = await fills_left(ctx, prior, original)
-        if left > 0 and not expired(original):
-            end = _validity_end(original)
-            until = f", valid until {end}" if end else ""
+    with claimed([f"renewal of {named}"], effects, _being_asked):
+        waiting = [r for r in await _open_requests(ctx, prior) if r.get("id") != id]
+        if waiting:
             raise _rule(
-                f"{named} has {left} fill{'s' if left != 1 else ''} left{until}: ask the"
-                " pharmacy for a refill; a renewal can be asked for once no refills are left"
-                " or the prescription has expired",
+                f"a renewal of {named} was already asked for (MedicationRequest/"
+                f"{waiting[0].get('id')}) and is waiting for the care team's decision",
                 "MedicationRequest.priorPrescription",
             )
-    _complete_from(ctx, request, original)
-    effects.events.append(
-        (
-            "renewal.requested",
-            {
-                "proposal": f"MedicationRequest/{id}",
-                "prescription": named,
-                "subject": str(subject),
-            },
+        if beneficiary and status == "active":
+            left = await fills_left(ctx, prior, original)
+            if left > 0 and not expired(original):
+                end = _validity_end(original)
+                until = f", valid until {end}" if end else ""
+                raise _rule(
+                    f"{named} has {left} fill{'s' if left != 1 else ''} left{until}: ask the"
+                    " pharmacy for a refill; a renewal can be asked for once no refills are left"
+                    " or the prescription has expired",
+                    "MedicationRequest.priorPrescription",
+                )
+        _complete_from(ctx, request, original)
+        effects.events.append(
+            (
+                "renewal.requested",
+                {
+                    "proposal": f"MedicationRequest/{id}",
+                    "prescription": named,
+                    "subject": str(subject),
+                },
+            )
         )
-    )
+
+
+def _being_asked(key: str) -> Conflict:
+    return Conflict(f"a {key} is being asked for right now; try again in a moment to see it")
 
 
 def _complete_from(ctx: Context, request: dict[str, Any], original: dict[str, Any]) -> None:

@@ -638,8 +638,7 @@ async def _fill_day(
     ctx: Context, spec: ScheduleSpec, planned: Sequence[PlannedSlot], report: Report
 ) -> None:
     """One transaction: the day's missing slots of one schedule."""
-    async with ctx.store.transaction() as session:
-        tx = ctx.within(session)
+    async with ctx.transaction() as tx:
         since = planned[0].start - timedelta(days=1)  # a long slot from the day before
         until = planned[-1].end
         existing = await _existing_slots(tx, spec.id, since, until)

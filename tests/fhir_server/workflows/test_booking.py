@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from fhir_server.config import Settings
+from fhir_server.errors import Conflict
 from fhir_server.testing import running_server
-from fhir_server.workflows import Effects
-from fhir_server.workflows.booking import _claim
+from fhir_server.workflows import Effects, claimed
 from smart_auth.proxy import Link
 from smart_auth.records import Role
 from smart_auth.testing import issue_token
@@ -138,8 +138,9 @@ def test_a_slot_being_booked_in_this_process_refuses_a_second_booking_at_once(
 ) -> None:
     base, staff, _ = server
     slot = new_slot(base, staff, days=8)
-    in_flight = Effects(document=None)
-    _claim([slot], in_flight)  # what a booking of it holds until it is stored or refused
+    in_flight = Effects(document=None)  # a booking of it, until it is stored or refused
+    with claimed([f"Slot/{slot}"], in_flight, Conflict):
+        pass
     try:
         refused = book(base, staff, appointment(slot, days=8))
         assert refused.status_code == 409

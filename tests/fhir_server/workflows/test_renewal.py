@@ -4,6 +4,7 @@ request and superseding the original) or deny (saying why)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -222,6 +223,32 @@ def test_asking_twice_is_refused_while_the_first_waits(server: Server) -> None:
     said = refusal(ask(server.patient, rx))
     assert f"MedicationRequest/{first['id']}" in said
     assert "waiting" in said
+
+
+def test_asks_racing_for_one_prescription_store_one_request(server: Server) -> None:
+    rx = prescription(server, ends=day(-1))
+    barrier = threading.Barrier(8)
+    answers: list[int] = []
+
+    def racer() -> None:
+        with httpx.Client(
+            base_url=str(server.patient.base_url), headers=server.patient.headers
+        ) as c:
+            barrier.wait()
+            answers.append(ask(c, rx).status_code)
+
+    threads = [threading.Thread(target=racer) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers.count(201) == 1
+    assert set(answers) <= {201, 409, 422}
+    open_ones = server.staff.get(
+        "MedicationRequest",
+        params={"prior-prescription": f"MedicationRequest/{rx}", "intent": "proposal"},
+    )
+    assert open_ones.json()["total"] == 1
 
 
 def test_staff_may_ask_early(server: Server) -> None:
