@@ -239,9 +239,22 @@ _DRIVER_RANK = {
 }
 
 
-_LOW_SELECTIVITY = frozenset({"status", "active", "gender", "intent", "priority"})
+_LOW_SELECTIVITY = frozenset(
+    {
+        "status",
+        "active",
+        "gender",
+        "intent",
+        "priority",
+        "category",
+        "service-category",
+        "service-type",
+        "specialty",
+    }
+)
 """Token parameters with a handful of values: most resources share one, so they make poor
-drivers (``Slot?status=free`` is most slots); they drive only when nothing else can."""
+drivers (``Slot?status=free`` is most slots, ``Slot?service-type=...`` an eighth of a
+clinic network's); they drive only when nothing else can."""
 _LOW_SELECTIVITY_RANK = 6
 
 _RANGE_RANK = 2
