@@ -30,6 +30,7 @@ from fhir_server.errors import (
 )
 from fhir_server.indexing.reindex import ensure_index
 from fhir_server.search.registry import warm as warm_search
+from fhir_server.serving import configure as configure_serving
 from fhir_server.storage import Store, open_store
 from fhir_server.storage.records import StorageError
 from fhir_server.validation import warm_up
@@ -46,6 +47,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     """The server for ``settings``; ``store`` overrides the engine the database URL names."""
     engine = store if store is not None else open_store(settings.database_url)
     auth = open_auth_service(settings)
+    configure_serving(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

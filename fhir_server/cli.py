@@ -149,6 +149,8 @@ def serve(
     """
     import uvicorn
 
+    from fhir_server.serving import uvicorn_options
+
     _logging(log_level)
     settings = Settings(
         host=host,
@@ -184,7 +186,7 @@ def serve(
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level,
-        timeout_graceful_shutdown=30,
+        **uvicorn_options(settings),
     )
 
 

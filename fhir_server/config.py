@@ -21,6 +21,27 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="largest request body")
     default_count: int = Field(50, ge=1, description="page size when _count is not given")
     max_count: int = Field(1000, ge=1, description="largest page size a client may ask for")
+    max_bundle_entries: int = Field(
+        1000, ge=1, description="entries in one batch or transaction Bundle"
+    )
+    max_search_params: int = Field(
+        40, ge=1, description="parameters in one search (every _include, chain and value counts)"
+    )
+    max_chain_depth: int = Field(
+        4, ge=1, le=8, description="links in one chain or nested _has (a.b.c is 2)"
+    )
+    max_included: int = Field(
+        1000, ge=1, description="resources _include and _revinclude may add to one page"
+    )
+    request_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="seconds a client has to send a request's headers, and again its body;"
+        " a slower one is cut off",
+    )
+    max_connections: int = Field(
+        2048, ge=1, description="open connections per server process; more are answered 503"
+    )
     log_level: str = Field("info", description="debug, info, warning or error")
     insecure_no_auth: bool = Field(
         False, description="serve without authorization (local development only)"

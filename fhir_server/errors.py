@@ -137,6 +137,13 @@ class Gone(FhirError):
     code = "deleted"
 
 
+class RequestTimeout(FhirError):
+    """https://hl7.org/fhir/R4/valueset-issue-type.html#issue-type-timeout"""
+
+    status = 408
+    code = "timeout"
+
+
 class PreconditionFailed(FhirError):
     """If-Match did not match, or conditional criteria matched more than one resource."""
 

@@ -13,6 +13,7 @@ import uvicorn
 
 from fhir_server.app import create_app
 from fhir_server.config import Settings
+from fhir_server.serving import uvicorn_options
 
 
 @contextmanager
@@ -26,7 +27,11 @@ def running_server(settings: Settings) -> Iterator[str]:
         update={"port": port, "base_url": f"http://127.0.0.1:{port}/fhir"}
     )
     config = uvicorn.Config(
-        create_app(settings), log_level="warning", lifespan="on", access_log=False
+        create_app(settings),
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        **uvicorn_options(settings),
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.requests import Request
@@ -15,8 +16,8 @@ from fhir_server.api.media import (
     response_media_type,
 )
 from fhir_server.config import Settings
-from fhir_server.errors import PayloadTooLarge
-from fhir_server.interactions.context import Context, Preconditions
+from fhir_server.errors import PayloadTooLarge, RequestTimeout
+from fhir_server.interactions.context import Context, Limits, Preconditions
 from fhir_server.resource_json import parse_json, parse_resource
 from fhir_server.storage import Store
 from fhir_server.validation import first_class_profiles
@@ -72,33 +73,43 @@ def context(request: Request, *, public: bool = False) -> Context:
         base_url=settings.base_url,
         max_count=settings.max_count,
         default_count=settings.default_count,
+        limits=Limits.of(settings),
         auth_url=request.app.state.auth_url if auth_store is not None else None,
         required_profiles=first_class_profiles() if settings.require_mhs_profiles else {},
     )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refusing (413) anything over ``limit`` bytes before reading all of it."""
+async def read_body(request: Request) -> bytes:
+    """The body, refusing (413) anything over the size limit before reading all of it, and
+    (408) a client that takes longer than the request timeout to send it."""
+    settings = settings_of(request)
+    limit = settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the body ({declared} bytes) is over the limit of {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(settings.request_timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestTimeout(
+            f"the body did not arrive within {settings.request_timeout:g} seconds"
+        ) from None
     return b"".join(chunks)
 
 
 async def resource_body(request: Request) -> dict[str, Any]:
     require_body_type(request.headers.get("content-type"), allowed=(FHIR_JSON, JSON))
-    return parse_resource(await read_body(request, settings_of(request).max_body_bytes))
+    return parse_resource(await read_body(request))
 
 
 async def json_body(request: Request, *, allowed: tuple[str, ...]) -> Any:
     require_body_type(request.headers.get("content-type"), allowed=allowed)
-    return parse_json(await read_body(request, settings_of(request).max_body_bytes))
+    return parse_json(await read_body(request))
 
 
 def query_pairs(request: Request) -> list[tuple[str, str]]:

@@ -17,7 +17,6 @@ from fhir_server.api.http import (
     query_pairs,
     read_body,
     resource_body,
-    settings_of,
 )
 from fhir_server.api.media import FORM, JSON_PATCH, require_body_type
 from fhir_server.api.render import render
@@ -113,7 +112,7 @@ async def system_history_route(request: Request) -> Response:
 async def _form_params(request: Request) -> list[tuple[str, str]]:
     """Query parameters plus the form-encoded body of a POST _search."""
     require_body_type(request.headers.get("content-type"), allowed=(FORM,))
-    raw = await read_body(request, settings_of(request).max_body_bytes)
+    raw = await read_body(request)
     try:
         form = parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
     except UnicodeDecodeError:

@@ -19,7 +19,7 @@ from urllib.parse import unquote
 
 import orjson
 
-from fhir_server.errors import BadRequest, FhirError, MethodNotAllowed, NotFound
+from fhir_server.errors import BadRequest, FhirError, MethodNotAllowed, NotFound, PayloadTooLarge
 from fhir_server.ids import new_id
 from fhir_server.interactions.bundles import embedded, new_bundle, status_line
 from fhir_server.interactions.capabilities import capabilities
@@ -217,10 +217,17 @@ def _error_entry(error: FhirError) -> dict[str, Any]:
     }
 
 
-def _bundle_entries(bundle: dict[str, Any]) -> list[Any]:
+def _bundle_entries(ctx: Context, bundle: dict[str, Any]) -> list[Any]:
     entries = bundle.get("entry", [])
     if not isinstance(entries, list):
         raise BadRequest("Bundle.entry must be an array", expression=("Bundle.entry",))
+    if len(entries) > ctx.limits.bundle_entries:
+        raise PayloadTooLarge(
+            f"the Bundle has {len(entries)} entries; this server takes at most"
+            f" {ctx.limits.bundle_entries} in one batch or transaction (max_bundle_entries):"
+            " send it in parts",
+            expression=("Bundle.entry",),
+        )
     return entries
 
 
@@ -230,7 +237,7 @@ async def batch(
     ctx.access.require(Interaction.BATCH, None)
     response = new_bundle("batch-response")
     out: list[dict[str, Any]] = []
-    for index, raw in enumerate(_bundle_entries(bundle)):
+    for index, raw in enumerate(_bundle_entries(ctx, bundle)):
         try:
             entry = _entry(ctx, index, raw)
             outcome = await dispatch(ctx, entry, strict=strict)
@@ -354,7 +361,7 @@ async def transaction(
     ctx: Context, *, bundle: dict[str, Any], prefer: str | None, strict: bool
 ) -> Outcome:
     ctx.access.require(Interaction.TRANSACTION, None)
-    entries = [_entry(ctx, i, raw) for i, raw in enumerate(_bundle_entries(bundle))]
+    entries = [_entry(ctx, i, raw) for i, raw in enumerate(_bundle_entries(ctx, bundle))]
     outcomes: dict[int, Outcome] = {}
     async with ctx.transaction() as tx:
         mapping = await _assign_identities(tx, entries)

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from fhir_server.config import Settings
 from fhir_server.errors import Issue
 from fhir_server.storage import Session, StoredVersion, Write
 from smart_auth.context import AccessContext
@@ -43,6 +44,26 @@ class Outcome:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """How much one request may ask of the server (the settings of the same names, max_*);
+    over one, the answer is an OperationOutcome saying which and how to stay within it."""
+
+    bundle_entries: int = 1000
+    search_params: int = 40
+    chain_depth: int = 4
+    included: int = 1000
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        return cls(
+            bundle_entries=settings.max_bundle_entries,
+            search_params=settings.max_search_params,
+            chain_depth=settings.max_chain_depth,
+            included=settings.max_included,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Context:
     """The store (or transaction), the caller's access and the public base URL."""
 
@@ -51,6 +72,7 @@ class Context:
     base_url: str
     max_count: int = 1000
     default_count: int = 50
+    limits: Limits = Limits()
     auth_url: str | None = None  # the authorization server's; None when authorization is off
     required_profiles: Mapping[str, str] = field(default_factory=dict)  # type -> profile URL
     after_transaction: list[Callable[[], None]] | None = None  # inside one: run when it ends

@@ -53,6 +53,8 @@ async def search(
         strict=strict,
         default_count=ctx.default_count,
         max_count=ctx.max_count,
+        max_params=ctx.limits.search_params,
+        max_depth=ctx.limits.chain_depth,
         compartment=compartment,
     )
     plan = scoped(ctx, Permission.SEARCH, parsed.plan)
@@ -203,7 +205,8 @@ async def _referencing(
     if not conditions or include.source_type not in served_types():
         return []
     where = conditions[0] if len(conditions) == 1 else AnyOf(tuple(conditions))
-    plan = SearchPlan(types=(include.source_type,), conditions=(where,), count=ctx.max_count)
+    count = ctx.limits.included + 1  # one more than may be included: over the limit shows
+    plan = SearchPlan(types=(include.source_type,), conditions=(where,), count=count)
     return (await ctx.store.search(scoped(ctx, Permission.READ, plan))).versions
 
 
@@ -232,6 +235,13 @@ async def _included(
                     seen.add((candidate.type, candidate.id))
                     fresh.append(candidate)
         found.extend(fresh)
+        if len(found) > ctx.limits.included:
+            raise InvalidSearch(
+                f"_include and _revinclude would add more than {ctx.limits.included} resources"
+                " to this page, over this server's limit (max_included): ask for a smaller"
+                " _count or fewer includes",
+                code="too-costly",
+            )
         if not fresh or not any(i.iterate for i in includes):
             break
         frontier = fresh

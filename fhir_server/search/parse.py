@@ -58,7 +58,10 @@ RESULT_PARAMETERS = frozenset(
         "_containedType",
     }
 )
-MAX_CHAIN_DEPTH = 8
+MAX_CHAIN_DEPTH = 4
+"""Links in one chain or nested ``_has`` (``subject.organization.name`` is 2), by default."""
+MAX_PARAMS = 40
+"""Parameters in one search (each value of a comma list counts), by default."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +115,7 @@ class Parser:
     base_url: str
     strict: bool = False
     depth: int = 0
+    max_depth: int = MAX_CHAIN_DEPTH
 
     # -- conditions ------------------------------------------------------------------------
 
@@ -173,13 +177,17 @@ class Parser:
         return param
 
     def _chain(self, type: str, code: str, target: str | None, rest: str, raw: str) -> Condition:
-        if self.depth >= MAX_CHAIN_DEPTH:
-            raise InvalidSearch(f"chains deeper than {MAX_CHAIN_DEPTH} are not supported")
+        if self.depth >= self.max_depth:
+            raise InvalidSearch(
+                f"{code}.{rest}: chains longer than {self.max_depth} links are over this"
+                " server's limit (max_chain_depth)",
+                code="too-costly",
+            )
         param = self._reference_param(type, code)
         if target is not None and target not in param.targets:
             raise InvalidSearch(f"{type}.{code} cannot refer to {target}")
         candidates = [target] if target else list(param.targets)
-        inner = Parser(self.base_url, self.strict, self.depth + 1)
+        inner = Parser(self.base_url, self.strict, self.depth + 1, self.max_depth)
         chains: list[Condition] = []
         for candidate in candidates:
             try:
@@ -192,8 +200,12 @@ class Parser:
         return chains[0] if len(chains) == 1 else AnyOf(tuple(chains))
 
     def _has(self, type: str, name: str, raw: str) -> Condition:
-        if self.depth >= MAX_CHAIN_DEPTH:
-            raise InvalidSearch(f"_has nested deeper than {MAX_CHAIN_DEPTH} is not supported")
+        if self.depth >= self.max_depth:
+            raise InvalidSearch(
+                f"{name}: _has nested deeper than {self.max_depth} is over this server's limit"
+                " (max_chain_depth)",
+                code="too-costly",
+            )
         parts = name.split(":", 3)
         if len(parts) != 4 or not all(parts[1:]):
             raise InvalidSearch(f"{name!r} is not _has:[type]:[reference]:[parameter]")
@@ -201,7 +213,7 @@ class Parser:
         param = self._reference_param(source, code)
         if type not in param.targets:
             raise InvalidSearch(f"{source}.{code} cannot refer to {type}")
-        inner = Parser(self.base_url, self.strict, self.depth + 1)
+        inner = Parser(self.base_url, self.strict, self.depth + 1, self.max_depth)
         return Has(source, param.key, (inner.condition([source], rest, raw),))
 
     # -- the whole query -------------------------------------------------------------------
@@ -258,7 +270,9 @@ class Parser:
                     raise InvalidSearch(message, code="not-supported") from None
                 ignored.append(Issue(code="not-supported", diagnostics=message, severity="warning"))
             except InvalidSearch as error:
-                raise InvalidSearch(f"search parameter {name!r}: {error.diagnostics}") from None
+                raise InvalidSearch(
+                    f"search parameter {name!r}: {error.diagnostics}", code=error.issues[0].code
+                ) from None
         if cursor is not None and len(cursor.values) != len(sort):
             raise InvalidSearch("the _cursor belongs to a search with another _sort")
         if compartment is not None:
@@ -392,9 +406,20 @@ def parse_search(
     strict: bool,
     default_count: int = 50,
     max_count: int = 1000,
+    max_params: int = MAX_PARAMS,
+    max_depth: int = MAX_CHAIN_DEPTH,
     compartment: tuple[str, str] | None = None,
 ) -> ParsedSearch:
-    return Parser(base_url, strict).parse(
+    """The plan of a search; over ``max_params`` parameters (each value of a comma list
+    counts) or ``max_depth`` chain links, 400 ``too-costly``."""
+    asked = sum(1 + raw.count(",") for name, raw in query if raw and name != "_cursor")
+    if asked > max_params:
+        raise InvalidSearch(
+            f"this search has {asked} parameters and values; this server answers at most"
+            f" {max_params} in one search (max_search_params): split it",
+            code="too-costly",
+        )
+    return Parser(base_url, strict, max_depth=max_depth).parse(
         types, query, default_count=default_count, max_count=max_count, compartment=compartment
     )
 
