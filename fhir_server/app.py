@@ -31,7 +31,7 @@ from fhir_server.errors import (
 from fhir_server.indexing.reindex import ensure_index
 from fhir_server.search.registry import warm as warm_search
 from fhir_server.serving import configure as configure_serving
-from fhir_server.storage import Store, open_store
+from fhir_server.storage import Store, open_store, redacted
 from fhir_server.storage.records import StorageError
 from fhir_server.validation import warm_up
 from fhir_server.workflows.events import remove_sink
@@ -65,7 +65,11 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         # out of the garbage collector's full passes, which otherwise stall every request.
         gc.collect()
         gc.freeze()
-        log.info("serving FHIR R4 at %s (database %s)", settings.base_url, settings.database_url)
+        log.info(
+            "serving FHIR R4 at %s (database %s)",
+            settings.base_url,
+            redacted(settings.database_url),
+        )
         if settings.insecure_no_auth:
             log.warning("!" * 72)
             log.warning("AUTHORIZATION IS OFF (--insecure-no-auth): anyone may read and change")

@@ -19,7 +19,7 @@ from fhir_server.cli_options import base_url_option, database_option, quiet_opti
 from fhir_server.config import Settings
 from fhir_server.indexing.reindex import ensure_index
 from fhir_server.interactions.context import Context
-from fhir_server.storage import Store, open_store
+from fhir_server.storage import Store, open_store, redacted
 from fhir_server.storage.records import StorageError
 from smart_auth.context import AccessContext
 
@@ -176,9 +176,8 @@ def serve(
         MHS_FHIR_LOG_LEVEL=settings.log_level,
         MHS_FHIR_INSECURE_NO_AUTH="true" if settings.insecure_no_auth else "false",
     )
-    click.echo(
-        f"mhs-fhir: FHIR R4 API at {settings.base_url} (database {settings.database_url})", err=True
-    )
+    database = redacted(settings.database_url)
+    click.echo(f"mhs-fhir: FHIR R4 API at {settings.base_url} (database {database})", err=True)
     uvicorn.run(
         "fhir_server.app:app_from_env",
         factory=True,

@@ -13,7 +13,10 @@ DEFAULT_DATABASE_URL = "sqlite:///./var/mhs-fhir.db"
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MHS_FHIR_", extra="ignore")
 
-    database_url: str = Field(DEFAULT_DATABASE_URL, description="sqlite:///path/to/file.db")
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        description="sqlite:///path/to/file.db, or mongodb://host/db (docs/scaling.md)",
+    )
     host: str = Field("127.0.0.1", description="interface to listen on")
     port: int = Field(8080, ge=0, le=65535, description="TCP port")
     base_url: str = Field("", description="public FHIR base URL; default http://HOST:PORT/fhir")
