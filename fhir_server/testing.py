@@ -14,11 +14,14 @@ import uvicorn
 from fhir_server.app import create_app
 from fhir_server.config import Settings
 from fhir_server.serving import uvicorn_options
+from fhir_server.storage import Store
 
 
 @contextmanager
-def running_server(settings: Settings) -> Iterator[str]:
-    """Serve the app on a free loopback port in a thread; yield the FHIR base URL."""
+def running_server(settings: Settings, *, store: Store | None = None) -> Iterator[str]:
+    """Serve the app on a free loopback port in a thread; yield the FHIR base URL.
+    ``store``: an engine to use instead of the one the database URL names (its records, the
+    authorization server's, stay at the URL)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -27,7 +30,7 @@ def running_server(settings: Settings) -> Iterator[str]:
         update={"port": port, "base_url": f"http://127.0.0.1:{port}/fhir"}
     )
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, store=store),
         log_level="warning",
         lifespan="on",
         access_log=False,

@@ -43,15 +43,21 @@ class Outcome:
     issues: tuple[Issue, ...] = ()
 
 
+UNLIMITED = 2**62
+"""A bound nothing reaches (and that a database integer still holds, plus one)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Limits:
     """How much one request may ask of the server (the settings of the same names, max_*);
-    over one, the answer is an OperationOutcome saying which and how to stay within it."""
+    over one, the answer is an OperationOutcome saying which and how to stay within it.
+    Requests get :meth:`of` their settings; the server's own work (imports, the command
+    line) is not limited (the defaults)."""
 
-    bundle_entries: int = 1000
-    search_params: int = 40
-    chain_depth: int = 4
-    included: int = 1000
+    bundle_entries: int = UNLIMITED
+    search_params: int = UNLIMITED
+    chain_depth: int = UNLIMITED
+    included: int = UNLIMITED
 
     @classmethod
     def of(cls, settings: Settings) -> Limits:
