@@ -45,6 +45,13 @@ class Session(Protocol):
     async def count(self, plan: SearchPlan) -> int:
         """How many resources match the plan, ignoring count and cursor (``_total``)."""
 
+    async def guard(self, type: str, key: str) -> None:
+        """Within a transaction: make every concurrent transaction that guards the same
+        ``key`` conflict with this one (all but one fail with VersionConflict(type, key),
+        storing nothing), so a check-then-write such as a conditional create cannot happen
+        twice at once (https://hl7.org/fhir/R4/http.html#ccreate). Outside one: nothing.
+        An engine whose transactions run one at a time has nothing to do."""
+
     def transaction(self) -> AbstractAsyncContextManager[Session]:
         """A unit of work whose reads and searches see its own writes and whose writes are
         stored together when the block ends, or not at all when it raises

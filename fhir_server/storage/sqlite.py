@@ -318,6 +318,21 @@ def _version(type: str, id: str, row: Sequence[Any]) -> StoredVersion:
     )
 
 
+def _pid_lookup(conn: sqlite3.Connection, local: dict[str, int]) -> Callable[[str], int | None]:
+    """Parameter ids as the writer's connection sees them: a session also finds the keys an
+    earlier job of its batch registered (committed with it, not yet in the shared map)."""
+
+    def pid_of(key: str) -> int | None:
+        pid = local.get(key)
+        if pid is None:
+            row = conn.execute("SELECT pid FROM params WHERE key = ?", (key,)).fetchone()
+            if row is not None:
+                pid = local[key] = row[0]
+        return pid
+
+    return pid_of
+
+
 class _Rollback(Exception):
     """Ends a session without keeping its writes."""
 
@@ -361,6 +376,9 @@ class _Session:
         """Already one unit of work: a nested transaction is the same one."""
         yield self
 
+    async def guard(self, type: str, key: str) -> None:
+        """Nothing to do: a transaction holds the writer, so transactions run one at a time."""
+
     async def call(self, work: Callable[[sqlite3.Connection, dict[str, int]], T]) -> T:
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         self.ops.put((work, future))
@@ -389,15 +407,14 @@ class _Session:
 
     async def search(self, plan: SearchPlan) -> SearchPage:
         def work(conn: sqlite3.Connection, local: dict[str, int]) -> SearchPage:
-            compiler = Compiler(local.get)
-            sql, args = compiler.search(plan)
+            sql, args = Compiler(_pid_lookup(conn, local)).search(plan)
             return _page(plan, conn.execute(sql, args).fetchall())
 
         return await self.call(work)
 
     async def count(self, plan: SearchPlan) -> int:
         def work(conn: sqlite3.Connection, local: dict[str, int]) -> int:
-            sql, args = Compiler(local.get).search(plan, count_only=True)
+            sql, args = Compiler(_pid_lookup(conn, local)).search(plan, count_only=True)
             return int(conn.execute(sql, args).fetchone()[0])
 
         return await self.call(work)
@@ -617,6 +634,9 @@ class SqliteStore:
                     _insert_index(conn, found[0], rows, pids)
 
         await self._submit(_Job(work, keys))
+
+    async def guard(self, type: str, key: str) -> None:
+        """Nothing to do outside a transaction."""
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_Session]:

@@ -230,6 +230,9 @@ class MongoStore:
         async with self._lock:
             return await Unit(cols, None, []).write(writes)
 
+    async def guard(self, type: str, key: str) -> None:
+        """Nothing to do outside a transaction."""
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Unit]:
         """A unit of work: one MongoDB transaction, or (standalone) this process's writes

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from fhir_server.search.plan import SearchPlan
 from fhir_server.storage.mongo.compiler import Compiler, page, pipeline
@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 Undo = Callable[[], Awaitable[Any]]
 
 
+_WRITE_CONFLICT = 112
+"""MongoDB's WriteConflict: another transaction wrote the same document."""
+
+
 class Collections:
     """The engine's collections in one database (pymongo's async API or mongomock-motor's)."""
 
@@ -50,6 +54,7 @@ class Collections:
         self.history = db["history"]
         self.meta = db["meta"]
         self.counters = db["counters"]
+        self.guards = db["guards"]
 
     async def next_seq(self, n: int) -> int:
         """The first of ``n`` new sequence numbers. Taken outside any transaction (a counter
@@ -84,6 +89,23 @@ class Unit:
     async def transaction(self) -> AsyncIterator[Unit]:
         """Already one unit of work: a nested transaction is the same one."""
         yield self
+
+    async def guard(self, type: str, key: str) -> None:
+        """Write the guard document of ``key`` in this transaction: two transactions that
+        both do are a write conflict, and MongoDB lets only one commit. Standalone (no
+        session), this process's transactions already run one at a time."""
+        if self.session is None:
+            return
+        try:
+            await self.cols.guards.update_one(
+                {"_id": key}, {"$inc": {"n": 1}}, upsert=True, session=self.session
+            )
+        except DuplicateKeyError:
+            raise VersionConflict(type, key, None) from None
+        except OperationFailure as exc:
+            if exc.code == _WRITE_CONFLICT or exc.has_error_label("TransientTransactionError"):
+                raise VersionConflict(type, key, None) from None
+            raise
 
     # -- reads -----------------------------------------------------------------------------
 

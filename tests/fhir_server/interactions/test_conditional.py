@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import httpx
@@ -75,6 +76,29 @@ def test_conditional_create_with_multiple_matches_is_412_precondition_failed(
     assert response.status_code == 412
     assert [issue["code"] for issue in response.json()["issue"]] == ["multiple-matches"]
     assert total(client) == 2
+
+
+def test_conditional_creates_racing_with_the_same_criteria_store_one_resource(
+    client: httpx.Client,
+) -> None:
+    racers = 8
+    barrier = threading.Barrier(racers)
+    statuses: list[int] = []
+
+    def racer() -> None:
+        with httpx.Client(base_url=client.base_url, headers=client.headers, timeout=30) as own:
+            barrier.wait()
+            answer = create_if_none_exist(own, patient("race-1"), f"identifier={SYSTEM}|race-1")
+            statuses.append(answer.status_code)
+
+    threads = [threading.Thread(target=racer) for _ in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200] * (racers - 1) + [201]
+    found = client.get("Patient", params={"identifier": f"{SYSTEM}|race-1"}).json()
+    assert found["total"] == 1
 
 
 def test_conditional_create_accepts_criteria_with_a_leading_question_mark(

@@ -7,6 +7,7 @@ Runs on mongomock-motor; the tests about real transactions run only against
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -265,6 +266,40 @@ async def test_a_failed_transaction_leaves_nothing_inside_the_server(mongo: Stor
         await conflicting()
     found = await mongo.read("Patient", "a")
     assert found is not None and found.version == 1
+
+
+async def test_two_transactions_guarding_one_key_cannot_both_commit(mongo: Store) -> None:
+    if not getattr(mongo, "transactions", False):
+        pytest.skip(NO_TRANSACTIONS)
+    first_guarded = asyncio.Event()
+    second_done = asyncio.Event()
+    outcomes: list[str] = []
+
+    async def first() -> None:
+        async with mongo.transaction() as tx:
+            await tx.guard("Patient", "create Patient?x")
+            first_guarded.set()
+            await second_done.wait()  # still open while the second one guards
+            await tx.write([put("Patient", "g1")])
+        outcomes.append("first committed")
+
+    async def second() -> None:
+        await first_guarded.wait()
+        try:
+            async with mongo.transaction() as tx:
+                await tx.guard("Patient", "create Patient?x")
+                await tx.write([put("Patient", "g2")])
+            outcomes.append("second committed")
+        except VersionConflict:
+            outcomes.append("second refused")
+        finally:
+            second_done.set()
+
+    await asyncio.gather(first(), second(), return_exceptions=True)
+    assert "second refused" in outcomes or "first committed" not in outcomes
+    assert (await mongo.read("Patient", "g1") is None) or (
+        await mongo.read("Patient", "g2") is None
+    )
 
 
 # -- layout and indexes ------------------------------------------------------------------------
