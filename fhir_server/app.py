@@ -138,7 +138,11 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     async def on_storage_error(request: Request, exc: Exception) -> Response:
         log.error("storage error: %s", exc)
         return on_fhir_error_sync(
-            request, ServiceUnavailable("the database could not complete the request; retry later")
+            request,
+            ServiceUnavailable(
+                "the database could not complete the request; retry later",
+                headers={"Retry-After": "1"},
+            ),
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
