@@ -260,6 +260,13 @@ _LOW_SELECTIVITY_RANK = 6
 _RANGE_RANK = 2
 """Driver ranks from here on are ranges, not exact codes or references."""
 
+_OPEN_RANGE_KINDS = frozenset({"date", "number", "quantity"})
+_OPEN_RANGE_RANK = 7
+_OPEN_PREFIXES = frozenset({"gt", "ge", "lt", "le", "sa", "eb"})
+"""A range open at one end (``start=ge2026-03-01``: all that follows) is the poorest driver,
+even behind a low-selectivity token: it drives only when nothing else can, and never joins
+an intersection of ranges (``ge D`` and ``lt D+1`` would each scan half the store)."""
+
 
 def driver_rank(c: Condition) -> int | None:
     """How well ``c`` can drive a query (lower is better); None if it cannot (negations,
@@ -271,6 +278,10 @@ def driver_rank(c: Condition) -> int | None:
             return None
         if c.kind == "token" and c.param.rsplit(".", 1)[-1] in _LOW_SELECTIVITY:
             return _LOW_SELECTIVITY_RANK
+        if c.kind in _OPEN_RANGE_KINDS and all(
+            getattr(p, "prefix", None) in _OPEN_PREFIXES for p in c.any_of
+        ):
+            return _OPEN_RANGE_RANK
         return _DRIVER_RANK[c.kind]
     if isinstance(c, Chain):
         inner = [r for r in map(driver_rank, c.where) if r is not None]
