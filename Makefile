@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench bench-search clean ig
+.PHONY: run test lint typecheck pytest fuzz bench bench-search clean ig
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need Python 3.11 ($(PYTHON)) on PATH"; exit 1; }
@@ -31,6 +31,11 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+## make fuzz: the fuzzers of `make test` at length (MHS_FHIR_FUZZ_EXAMPLES examples per property)
+fuzz: $(STAMP)
+	MHS_FHIR_FUZZ_EXAMPLES=$${MHS_FHIR_FUZZ_EXAMPLES:-5000} $(BIN)/pytest \
+		tests/reliability/test_fuzz_openapi.py tests/reliability/test_fuzz_parsers.py
 
 ## make bench: CRUD throughput against a bare Starlette + SQLite ceiling (bench/README.md)
 bench: $(STAMP)

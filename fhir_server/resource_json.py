@@ -21,14 +21,32 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _NUMBER = re.compile(rb"(?<=[:\[,])\s*(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)\s*(?=[,\]}])")
 
 
+# The integers orjson reads and writes as integers; it reads larger ones as floats.
+_INT_LOW, _INT_HIGH = -(2**63), 2**64 - 1
+
+
 def _decimals_at_risk(body: bytes) -> bool:
-    """Whether a float would change some number's text (FHIR decimals keep precision)."""
+    """Whether a float would change some number's text (FHIR decimals keep precision), or
+    an integer is too large for orjson (it would read 99999999999999999999 as 1e+20)."""
     for match in _NUMBER.finditer(body):
         text = match.group(1)
         fractional = b"." in text or b"e" in text or b"E" in text
-        if fractional and orjson.dumps(float(text)) != text:
+        if fractional:
+            if orjson.dumps(float(text)) != text:
+                return True
+        elif not _fits_orjson(text.decode()):
             return True
     return False
+
+
+def _fits_orjson(text: str) -> bool:
+    # int() of a very long text is refused (sys.int_info.str_digits_check_threshold)
+    return len(text) <= 21 and _INT_LOW <= int(text) <= _INT_HIGH
+
+
+def _exact_int(text: str) -> int | Decimal:
+    """An integer orjson can write back, else the same digits as a Decimal (see dumps)."""
+    return int(text) if _fits_orjson(text) else Decimal(text)
 
 
 def _reject_constant(name: str) -> Any:
@@ -38,8 +56,9 @@ def _reject_constant(name: str) -> Any:
 def parse_json(body: bytes) -> Any:
     """Any JSON value; malformed JSON is a 400 that says where it broke.
 
-    Decimals that a float would alter (``1.50``) are read as ``Decimal`` and written back
-    exactly by :func:`dumps`; everything else takes the fast path.
+    Decimals that a float would alter (``1.50``) and integers beyond 64 bits are read as
+    ``Decimal`` and written back exactly by :func:`dumps`; everything else takes the fast
+    path.
     """
     if not body.strip():
         raise BadRequest("the request body is empty", code="structure")
@@ -49,7 +68,12 @@ def parse_json(body: bytes) -> Any:
         raise BadRequest(f"malformed JSON: {exc}", code="structure") from None
     if _decimals_at_risk(body):
         try:
-            data = json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
+            data = json.loads(
+                body,
+                parse_float=Decimal,
+                parse_int=_exact_int,
+                parse_constant=_reject_constant,
+            )
         except (ValueError, RecursionError) as exc:
             raise BadRequest(f"malformed JSON: {exc}", code="structure") from None
     return data

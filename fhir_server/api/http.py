@@ -18,6 +18,7 @@ from fhir_server.api.media import (
 from fhir_server.config import Settings
 from fhir_server.errors import PayloadTooLarge, RequestTimeout
 from fhir_server.interactions.context import Context, Limits, Preconditions
+from fhir_server.numbers import whole_number
 from fhir_server.resource_json import parse_json, parse_resource
 from fhir_server.storage import Store
 from fhir_server.validation import first_class_profiles
@@ -85,7 +86,8 @@ async def read_body(request: Request) -> bytes:
     settings = settings_of(request)
     limit = settings.max_body_bytes
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    size = None if declared is None else whole_number(declared)
+    if size is not None and size > limit:
         raise PayloadTooLarge(f"the body ({declared} bytes) is over the limit of {limit} bytes")
     chunks, size = [], 0
     try:

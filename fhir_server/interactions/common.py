@@ -17,6 +17,7 @@ from fhir_server.clock import now_instant
 from fhir_server.errors import BadRequest, Conflict, Gone, NotFound, PreconditionFailed
 from fhir_server.interactions.access import Permission, may_version, require_writable, scoped
 from fhir_server.interactions.context import Context, Outcome
+from fhir_server.numbers import whole_number
 from fhir_server.resource_json import dumps, parse_json, stamped
 from fhir_server.search.parse import conditional
 from fhir_server.storage import IndexRow, StoredVersion, VersionConflict, Write
@@ -56,9 +57,10 @@ def etag(version: int) -> str:
 def parse_etag(value: str, *, header: str) -> int:
     """``W/"3"`` (or ``"3"``) -> 3; anything else is a 400 naming the header."""
     match = _ETAG.match(value)
-    if match is None or not match.group(2).isdigit():
+    version = None if match is None else whole_number(match.group(2))
+    if version is None:
         raise BadRequest(f'{header} must be an ETag like W/"3", not {value!r}', code="value")
-    return int(match.group(2))
+    return version
 
 
 def query_of(criteria: str) -> list[tuple[str, str]]:

@@ -13,6 +13,7 @@ from fhir_server.interactions.access import Permission, bind_cursor, may_version
 from fhir_server.interactions.bundles import history_entry, new_bundle, page_url
 from fhir_server.interactions.common import check_type
 from fhir_server.interactions.context import Context, Outcome
+from fhir_server.numbers import whole_number
 from fhir_server.storage import HistoryQuery, StoredVersion
 from smart_auth.context import Interaction
 
@@ -29,9 +30,10 @@ def _query(
                 f"history does not support the parameter {name!r}", code="not-supported"
             )
         if name == "_count":
-            if not value.isdigit():
+            asked = whole_number(value, cap=ctx.max_count)
+            if asked is None:
                 raise BadRequest(f"_count must be a whole number, not {value!r}", code="value")
-            count = min(int(value), ctx.max_count)
+            count = asked
         elif name == "_since":
             try:
                 since = format_instant(parse_instant(value))
@@ -40,9 +42,9 @@ def _query(
                     f"_since must be an instant, not {value!r}", code="value"
                 ) from None
         elif name == "_cursor":
-            if not value.isdigit():
+            before = whole_number(value)
+            if before is None:
                 raise BadRequest(f"invalid paging cursor {value!r}", code="value")
-            before = int(value)
     return HistoryQuery(type=type, id=id, since=since, before_seq=before, count=count)
 
 

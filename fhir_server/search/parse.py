@@ -18,6 +18,7 @@ from typing import Literal
 import orjson
 
 from fhir_server.errors import InvalidSearch, Issue
+from fhir_server.numbers import whole_number
 from fhir_server.search.plan import (
     AllOf,
     AnyOf,
@@ -298,9 +299,10 @@ class Parser:
 
 
 def _count(raw: str, maximum: int) -> int:
-    if not raw.isdigit():
+    count = whole_number(raw, cap=maximum)
+    if count is None:
         raise InvalidSearch(f"_count must be a whole number, not {raw!r}")
-    return min(int(raw), maximum)
+    return count
 
 
 def _sort(types: Sequence[str], raw: str) -> tuple[SortKey, ...]:

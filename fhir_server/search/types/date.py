@@ -30,7 +30,24 @@ _VALUE = re.compile(
 
 
 def _text(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """The moment as UTC text that sorts: years zero-padded (``strftime`` writes 0999 as
+    999), and MIN or MAX when its zone takes it before year 1 or past 9999."""
+    try:
+        t = moment.astimezone(UTC)
+    except OverflowError:
+        return MIN if moment.year == 1 else MAX
+    return (
+        f"{t.year:04d}-{t.month:02d}-{t.day:02d}"
+        f"T{t.hour:02d}:{t.minute:02d}:{t.second:02d}.{t.microsecond:06d}Z"
+    )
+
+
+def _after(start: datetime, step: timedelta) -> datetime | None:
+    """``start + step``; None past the last moment a datetime holds (the end of time)."""
+    try:
+        return start + step
+    except OverflowError:
+        return None
 
 
 def value_range(value: str) -> tuple[str, str]:
@@ -50,7 +67,8 @@ def value_range(value: str) -> tuple[str, str]:
     elif g["d"] is None:
         month = int(g["m"])
         start = datetime(year, month, 1, tzinfo=tz)
-        end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=tz)
+        last = year == 9999 and month == 12
+        end = None if last else datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=tz)
     else:
         start = datetime(
             year,
@@ -71,7 +89,7 @@ def value_range(value: str) -> tuple[str, str]:
         else:
             digits = min(len(g["f"]), 6)
             step = timedelta(microseconds=10 ** (6 - digits))
-        end = start + step
+        end = _after(start, step)
     high = MAX if end is None else _text(end - timedelta(microseconds=1))
     return _text(start), high
 
