@@ -88,6 +88,7 @@ async def metadata_route(request: Request) -> Response:
 @router.post("", include_in_schema=False)
 async def bundle_route(request: Request) -> Response:
     how = negotiate(request)
+    ctx = context(request)  # who asks, before what they send
     bundle = await resource_body(request)
     kind = bundle.get("type")
     if bundle.get("resourceType") != "Bundle" or kind not in ("batch", "transaction"):
@@ -96,9 +97,7 @@ async def bundle_route(request: Request) -> Response:
             expression=("Bundle.type",),
         )
     process = transaction if kind == "transaction" else batch
-    outcome = await process(
-        context(request), bundle=bundle, prefer=how.return_pref, strict=how.strict
-    )
+    outcome = await process(ctx, bundle=bundle, prefer=how.return_pref, strict=how.strict)
     return render(outcome, how)
 
 
@@ -134,9 +133,10 @@ async def system_search_route(request: Request) -> Response:
 @router.post("/_search", summary="search-system (POST)")
 async def system_search_post_route(request: Request) -> Response:
     how = negotiate(request)
+    ctx = context(request)  # who asks, before what they send
     params = await _form_params(request)
     outcome = await search(
-        context(request), types=system_types(params), params=params, strict=how.strict, path=""
+        ctx, types=system_types(params), params=params, strict=how.strict, path=""
     )
     return render(outcome, how)
 
@@ -144,20 +144,18 @@ async def system_search_post_route(request: Request) -> Response:
 @router.post("/{type}/$validate", summary="$validate (type)")
 async def validate_type_route(request: Request, type: str) -> Response:
     how = negotiate(request)
+    ctx = context(request)  # who asks, before what they send
     body = await resource_body(request)
-    outcome = await validate(
-        context(request), type=type, id=None, body=body, params=query_pairs(request)
-    )
+    outcome = await validate(ctx, type=type, id=None, body=body, params=query_pairs(request))
     return render(outcome, how)
 
 
 @router.api_route("/{type}/{id}/$validate", methods=["GET", "POST"], summary="$validate")
 async def validate_instance_route(request: Request, type: str, id: str) -> Response:
     how = negotiate(request)
+    ctx = context(request)  # who asks, before what they send
     body = await resource_body(request) if request.method == "POST" else None
-    outcome = await validate(
-        context(request), type=type, id=id, body=body, params=query_pairs(request)
-    )
+    outcome = await validate(ctx, type=type, id=id, body=body, params=query_pairs(request))
     return render(outcome, how)
 
 
@@ -173,29 +171,28 @@ async def search_route(request: Request, type: str) -> Response:
 @router.post("/{type}/_search", summary="search-type (POST)")
 async def search_post_route(request: Request, type: str) -> Response:
     how = negotiate(request)
+    ctx = context(request)  # who asks, before what they send
     params = await _form_params(request)
-    outcome = await search(
-        context(request), types=[type], params=params, strict=how.strict, path=type
-    )
+    outcome = await search(ctx, types=[type], params=params, strict=how.strict, path=type)
     return render(outcome, how)
 
 
 @router.post("/{type}", status_code=201, summary="create")
 async def create_route(request: Request, type: str) -> Response:
     how = negotiate(request)
+    ctx = context(request)  # who asks, before what they send
     resource = await resource_body(request)
-    outcome = await create(
-        context(request), type=type, resource=resource, pre=preconditions(request)
-    )
+    outcome = await create(ctx, type=type, resource=resource, pre=preconditions(request))
     return render(outcome, how, is_write=True)
 
 
 @router.put("/{type}", summary="conditional update")
 async def conditional_update_route(request: Request, type: str) -> Response:
     how = negotiate(request)
+    ctx = context(request)  # who asks, before what they send
     resource = await resource_body(request)
     outcome = await conditional_update(
-        context(request),
+        ctx,
         type=type,
         query=request.url.query,
         resource=resource,
@@ -207,9 +204,10 @@ async def conditional_update_route(request: Request, type: str) -> Response:
 @router.patch("/{type}", summary="conditional patch")
 async def conditional_patch_route(request: Request, type: str) -> Response:
     how = negotiate(request)
+    ctx = context(request)  # who asks, before what they send
     operations = await json_body(request, allowed=(JSON_PATCH,))
     outcome = await conditional_patch(
-        context(request),
+        ctx,
         type=type,
         query=request.url.query,
         operations=operations,
@@ -244,20 +242,18 @@ async def read_route(request: Request, type: str, id: str) -> Response:
 @router.put("/{type}/{id}", summary="update")
 async def update_route(request: Request, type: str, id: str) -> Response:
     how = negotiate(request)
+    ctx = context(request)  # who asks, before what they send
     resource = await resource_body(request)
-    outcome = await update(
-        context(request), type=type, id=id, resource=resource, pre=preconditions(request)
-    )
+    outcome = await update(ctx, type=type, id=id, resource=resource, pre=preconditions(request))
     return render(outcome, how, is_write=True)
 
 
 @router.patch("/{type}/{id}", summary="patch")
 async def patch_route(request: Request, type: str, id: str) -> Response:
     how = negotiate(request)
+    ctx = context(request)  # who asks, before what they send
     operations = await json_body(request, allowed=(JSON_PATCH,))
-    outcome = await patch(
-        context(request), type=type, id=id, operations=operations, pre=preconditions(request)
-    )
+    outcome = await patch(ctx, type=type, id=id, operations=operations, pre=preconditions(request))
     return render(outcome, how, is_write=True)
 
 

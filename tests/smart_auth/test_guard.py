@@ -41,6 +41,28 @@ def test_no_authorization_is_401_with_a_bearer_challenge(smart: Any) -> None:
 
 
 @pytest.mark.parametrize(
+    ("method", "path", "content_type"),
+    [
+        ("POST", "Patient", FHIR_JSON),
+        ("PUT", "Patient/x", FHIR_JSON),
+        ("PATCH", "Patient/x", "application/json-patch+json"),
+        ("POST", "", FHIR_JSON),
+        ("POST", "Patient/_search", "application/x-www-form-urlencoded"),
+    ],
+)
+def test_no_token_is_401_before_the_body_is_read(
+    smart: Any, method: str, path: str, content_type: str
+) -> None:
+    response = smart.http.request(
+        method,
+        f"{smart.base}/{path}",
+        content=b"{not json \xff",
+        headers={"content-type": content_type, "accept": FHIR_JSON},
+    )
+    assert_outcome(response, 401)  # not a 400 that tells an anonymous caller about the body
+
+
+@pytest.mark.parametrize(
     "authorization",
     ["Basic ZGVtbzpkZW1v", "Bearer", "Token abc"],
     ids=["basic", "bearer-without-token", "other-scheme"],
