@@ -211,6 +211,9 @@ def add_user(
     with _store(database_url) as store:
         if store.get_user(username) is not None:
             raise click.ClickException(f"user {username} exists already")
+        taken = store.get_user_by_dod_id(dod_id) if dod_id is not None else None
+        if taken is not None:
+            raise click.ClickException(f"DoD ID {dod_id} belongs to user {taken.username}")
         store.put_user(
             User(
                 username=username,

@@ -67,6 +67,7 @@ from smart_auth.mongo_documents import (
 from smart_auth.records import (
     Client,
     Code,
+    DuplicateRecordError,
     Launch,
     PasswordReset,
     Pending,
@@ -86,10 +87,6 @@ T = TypeVar("T")
 
 ClientFactory = Callable[[str], Any]
 """Makes the async client for a URL on the store's loop (tests pass mongomock-motor's)."""
-
-
-class DuplicateRecordError(ValueError):
-    """A record whose natural key (client id, username, DoD ID, digest, kid...) is taken."""
 
 
 def database_name(url: str) -> str:

@@ -198,6 +198,10 @@ class SigningKey:
     retired_at: float | None = None
 
 
+class DuplicateRecordError(ValueError):
+    """A record whose natural key (client id, username, DoD ID, digest, kid...) is taken."""
+
+
 class AuthStore(Protocol):
     """The authorization server's records. Synchronous: authlib is; callers run it in a thread.
 

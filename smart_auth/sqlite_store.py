@@ -25,6 +25,7 @@ from smart_auth.records import (
     Client,
     ClientKind,
     Code,
+    DuplicateRecordError,
     Grant,
     Launch,
     PasswordReset,
@@ -37,7 +38,7 @@ from smart_auth.records import (
     User,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Columns added after a table first shipped: added in place when missing (version 2).
 _ADDED_COLUMNS: dict[str, dict[str, str]] = {
@@ -118,6 +119,25 @@ def _grant(text: str) -> Grant:
     return Grant(**data)
 
 
+def _unique_dod_ids(conn: sqlite3.Connection) -> None:
+    """Schema 3: one account per DoD ID (a CAC login finds its account by it). A database
+    where two accounts share one is not upgraded until an administrator decides."""
+    shared = conn.execute(
+        "SELECT dod_id, group_concat(username, ', ') FROM auth_users WHERE dod_id IS NOT NULL"
+        " GROUP BY dod_id HAVING count(*) > 1"
+    ).fetchall()
+    if shared:
+        names = "; ".join(f"{users}" for _, users in shared)
+        raise RuntimeError(
+            f"accounts share a DoD ID ({names}): give each its own or none"
+            " (mhs-fhir users) before this version can open the database"
+        )
+    conn.execute(
+        "CREATE UNIQUE INDEX IF NOT EXISTS auth_users_dod_id ON auth_users (dod_id)"
+        " WHERE dod_id IS NOT NULL"
+    )
+
+
 class SqliteAuthStore:
     """:class:`smart_auth.records.AuthStore` on SQLite."""
 
@@ -160,6 +180,12 @@ class SqliteAuthStore:
                 for column, declaration in columns.items():
                     if column not in have:
                         conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            try:
+                _unique_dod_ids(conn)
+            except RuntimeError:
+                conn.execute("ROLLBACK")
+                conn.close()
+                raise
             conn.execute("DELETE FROM auth_schema")
             conn.execute("INSERT INTO auth_schema VALUES (?)", (SCHEMA_VERSION,))
             conn.execute("COMMIT")
@@ -269,7 +295,15 @@ class SqliteAuthStore:
     # accounts --------------------------------------------------------------------------------
 
     def put_user(self, user: User) -> None:
+        """Add or replace the account ``user.username``; :class:`DuplicateRecordError` when
+        another account has its DoD ID."""
         with self._tx() as conn:
+            taken = conn.execute(
+                "SELECT username FROM auth_users WHERE dod_id = ? AND username != ?",
+                (user.dod_id, user.username),
+            ).fetchone()
+            if user.dod_id is not None and taken is not None:
+                raise DuplicateRecordError(f"DoD ID {user.dod_id} is {taken[0]}'s account")
             conn.execute(
                 "INSERT OR REPLACE INTO auth_users VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (

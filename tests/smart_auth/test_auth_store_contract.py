@@ -29,6 +29,7 @@ from smart_auth.records import (
     Client,
     ClientKind,
     Code,
+    DuplicateRecordError,
     Grant,
     Launch,
     PasswordReset,
@@ -44,13 +45,7 @@ from smart_auth.sqlite_store import SqliteAuthStore
 
 MONGODB_URL = os.environ.get("MHS_FHIR_TEST_MONGODB_URL")
 
-DUPLICATE: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
-try:
-    from smart_auth.mongo_store import DuplicateRecordError
-except ImportError:  # the mongo extra is not installed: the Mongo runs skip
-    pass
-else:
-    DUPLICATE = (*DUPLICATE, DuplicateRecordError)
+DUPLICATE: tuple[type[Exception], ...] = (sqlite3.IntegrityError, DuplicateRecordError)
 
 
 # -- engines ---------------------------------------------------------------------------------------
@@ -782,10 +777,49 @@ def test_a_second_key_with_the_same_kid_is_refused(store: AuthStore) -> None:
     assert store.signing_keys() == [key("k1", NOW)]
 
 
+# -- SQLite only -----------------------------------------------------------------------------------
+
+
+def _schema_2_with_accounts(path: Path, *dod_ids: str) -> None:
+    """A database as the schema-2 build left it: no unique DoD IDs yet."""
+    store = SqliteAuthStore(str(path))
+    store.open()
+    for i in range(len(dod_ids)):
+        store.put_user(user(f"user-{i}", dod_id=f"900000000{i}"))
+    store.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP INDEX auth_users_dod_id")
+        for i, dod_id in enumerate(dod_ids):
+            conn.execute(
+                "UPDATE auth_users SET dod_id = ? WHERE username = ?", (dod_id, f"user-{i}")
+            )
+        conn.execute("UPDATE auth_schema SET version = 2")
+
+
+def test_a_schema_2_database_gets_unique_dod_ids(tmp_path: Path) -> None:
+    _schema_2_with_accounts(tmp_path / "auth.db", "1234567890", "1234567891")
+    store = SqliteAuthStore(str(tmp_path / "auth.db"))
+    store.open()
+    try:
+        with pytest.raises(DuplicateRecordError):
+            store.put_user(user("impostor", dod_id="1234567890"))
+    finally:
+        store.close()
+
+
+def test_a_schema_2_database_whose_accounts_share_a_dod_id_is_not_upgraded(
+    tmp_path: Path,
+) -> None:
+    _schema_2_with_accounts(tmp_path / "auth.db", "1234567890", "1234567890")
+    with pytest.raises(RuntimeError, match="share a DoD ID"):
+        SqliteAuthStore(str(tmp_path / "auth.db")).open()
+    with sqlite3.connect(tmp_path / "auth.db") as conn:
+        assert conn.execute("SELECT version FROM auth_schema").fetchone() == (2,)
+
+
 # -- MongoDB only ----------------------------------------------------------------------------------
 
 
-@on_mongo_only
 def test_two_accounts_cannot_share_a_dod_id(store: AuthStore) -> None:
     store.put_user(user("sponsor", dod_id="1234567890"))
     with pytest.raises(DUPLICATE):

@@ -24,6 +24,7 @@ from smart_auth.demo import DEMO_CLIENT_ID, DEMO_REDIRECT_URI, seed_demo_account
 from smart_auth.passwords import hash_password
 from smart_auth.records import Assurance, Client, ClientKind, Role, User
 from smart_auth.service import open_auth_store
+from smart_auth.sqlite_store import SCHEMA_VERSION
 from smart_auth.testing import issue_token
 
 CLINICIAN_PASSWORD = "Clinician-Passw0rd!"
@@ -221,4 +222,4 @@ def test_old_databases_gain_the_launch_and_pending_columns(tmp_path: Path) -> No
     conn.close()
     assert "username" in launches
     assert {"encounter", "launched_by"} <= pending
-    assert version == 2
+    assert version == SCHEMA_VERSION
