@@ -42,14 +42,10 @@ from fhir_server.indexing import INDEX_VERSION, extract
 from fhir_server.indexing.reindex import BASE_KEY, META_KEY
 from fhir_server.resource_json import parse_json
 from fhir_server.storage.records import (
+    INDEX_OF_KIND,
+    KIND_OF_ROW,
     CompositeRow,
-    DateRow,
     IndexRow,
-    NumberRow,
-    ReferenceRow,
-    StringRow,
-    TokenRow,
-    UriRow,
 )
 from fhir_server.storage.schema import INDEX_TABLES, SCHEMA_VERSION
 from fhir_server.storage.sqlite import SqliteStore, _composite_values
@@ -76,15 +72,6 @@ AUDIT_SUFFIX = ".audit"
 FALLBACK_BASE_URL = "http://127.0.0.1:8080/fhir"
 """Base URL for re-extraction when the database never recorded one (and none is given)."""
 
-_TABLE_OF_ROW: dict[type, str] = {
-    StringRow: "idx_string",
-    TokenRow: "idx_token",
-    ReferenceRow: "idx_reference",
-    DateRow: "idx_date",
-    NumberRow: "idx_number",
-    UriRow: "idx_uri",
-    CompositeRow: "idx_composite",
-}
 _LAST_RID = 2**63 - 1
 
 
@@ -504,7 +491,7 @@ class _IndexTables:
     def expected(self, rows: Sequence[IndexRow]) -> Counter[tuple[Any, ...]]:
         out: Counter[tuple[Any, ...]] = Counter()
         for row in rows:
-            table = _TABLE_OF_ROW[type(row)]
+            table = INDEX_OF_KIND[KIND_OF_ROW[type(row)]]
             key, values = _row_values(row)
             normal = list(values)
             for position in self.real[table]:

@@ -162,6 +162,31 @@ class SearchPage:
     more: bool = False
 
 
+KIND_OF_ROW: dict[type, str] = {
+    StringRow: "string",
+    TokenRow: "token",
+    ReferenceRow: "reference",
+    DateRow: "date",
+    NumberRow: "number",
+    UriRow: "uri",
+    CompositeRow: "composite",
+}
+"""The parameter kind of each index row type (a quantity's rows are NumberRows)."""
+
+INDEX_OF_KIND: dict[str, str] = {
+    "string": "idx_string",
+    "token": "idx_token",
+    "reference": "idx_reference",
+    "date": "idx_date",
+    "number": "idx_number",
+    "quantity": "idx_number",
+    "uri": "idx_uri",
+    "composite": "idx_composite",
+}
+"""Where each parameter kind's index entries live, in every engine: a SQLite table, the
+array of a MongoDB resource document (quantities share the numbers')."""
+
+
 class StorageError(Exception):
     """Base of storage-level errors; the interactions layer turns them into FHIR errors."""
 

@@ -28,6 +28,7 @@ from typing import Any, Generic, TypeVar, cast
 
 from fhir_server.search.plan import Cursor, SearchPlan
 from fhir_server.storage.records import (
+    KIND_OF_ROW,
     CompositeRow,
     DateRow,
     HistoryQuery,
@@ -213,23 +214,13 @@ class _Writer(threading.Thread):
                 job.future.set_result(result)
 
 
-_KIND_OF_ROW: dict[type, str] = {
-    StringRow: "string",
-    TokenRow: "token",
-    ReferenceRow: "reference",
-    DateRow: "date",
-    NumberRow: "number",
-    UriRow: "uri",
-}
-
-
 def _composite_values(row: CompositeRow) -> tuple[Any, ...]:
     """The 15 generic component columns of ``idx_composite`` (three components of five)."""
     out: list[Any] = []
     for part in (*row.parts, None, None, None)[:3]:
         slots = dict.fromkeys(("a", "b", "n", "lo", "hi"))
         if part is not None:
-            layout = COMPONENT_COLUMNS[_KIND_OF_ROW[type(part)]]
+            layout = COMPONENT_COLUMNS[KIND_OF_ROW[type(part)]]
             for name, column in layout.items():
                 if name != "top":  # a composite keeps one number per component
                     slots[column] = getattr(part, name)

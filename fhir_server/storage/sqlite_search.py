@@ -36,17 +36,9 @@ from fhir_server.search.plan import (
 )
 from fhir_server.search.types import date as date_type
 from fhir_server.search.types.uri import below_prefix, parents
+from fhir_server.storage.records import INDEX_OF_KIND
 
-TABLES = {
-    "string": "idx_string",
-    "token": "idx_token",
-    "reference": "idx_reference",
-    "date": "idx_date",
-    "number": "idx_number",
-    "quantity": "idx_number",
-    "uri": "idx_uri",
-    "composite": "idx_composite",
-}
+TABLES = INDEX_OF_KIND
 _TOP_TEXT = "\U0010ffff"
 _SORT_COLUMN = {
     "string": ("norm", "norm"),

@@ -32,6 +32,8 @@ from typing import Any, cast
 
 from fhir_server.search.registry import compartment_params
 from fhir_server.storage.records import (
+    INDEX_OF_KIND,
+    KIND_OF_ROW,
     ComponentRow,
     CompositeRow,
     DateRow,
@@ -48,28 +50,10 @@ from fhir_server.storage.records import (
 
 Document = dict[str, Any]
 
-ARRAYS: dict[str, str] = {
-    "string": "idx_string",
-    "token": "idx_token",
-    "reference": "idx_reference",
-    "date": "idx_date",
-    "number": "idx_number",
-    "quantity": "idx_number",
-    "uri": "idx_uri",
-    "composite": "idx_composite",
-}
+ARRAYS = INDEX_OF_KIND
 """The array holding each parameter kind's index entries."""
 
-_ARRAY_OF_ROW: dict[type, str] = {
-    StringRow: "idx_string",
-    TokenRow: "idx_token",
-    ReferenceRow: "idx_reference",
-    DateRow: "idx_date",
-    NumberRow: "idx_number",
-    UriRow: "idx_uri",
-    CompositeRow: "idx_composite",
-}
-INDEX_ARRAYS = tuple(dict.fromkeys(_ARRAY_OF_ROW.values()))
+INDEX_ARRAYS = tuple(dict.fromkeys(INDEX_OF_KIND.values()))
 COMPONENTS = ("c1", "c2", "c3")
 
 
@@ -139,7 +123,7 @@ def index_fields(rows: Iterable[IndexRow]) -> Document:
     out: Document = {name: [] for name in INDEX_ARRAYS}
     ranges: dict[str, list[Any]] = {}
     for row in rows:
-        array = _ARRAY_OF_ROW[type(row)]
+        array = INDEX_OF_KIND[KIND_OF_ROW[type(row)]]
         out[array].append(_entry(row))
         ascending, descending = _sort_values(row)
         if ascending is None and descending is None:
