@@ -46,22 +46,18 @@ however else it is wrong), so the rules never tell a token about what it cannot 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
-
-import orjson
 
 from fhir_server.clock import now_instant, parse_instant
 from fhir_server.errors import Conflict, Forbidden, Unprocessable
 from fhir_server.interactions.access import Permission, may, require_writable
 from fhir_server.interactions.context import Context
-from fhir_server.interactions.search import search
 from fhir_server.resource_json import parse_json
 from fhir_server.search.types.reference import local
 from fhir_server.storage.records import Method
 from fhir_server.workflows import Effects
-from smart_auth.context import AccessContext
+from fhir_server.workflows.lookups import found
 
 SENT = "completed"
 ALLOWED_CONTENT_TYPES = {
@@ -123,24 +119,6 @@ def _ended(period: Any, now: datetime) -> bool:
         return parse_instant(end) < now
     except ValueError:
         return False
-
-
-async def _found(ctx: Context, type: str, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """Every ``type`` resource matching ``params``, looked up as the server (not the token)."""
-    server = replace(ctx, access=AccessContext.internal("messaging"))
-    outcome = await search(
-        server,
-        types=[type],
-        params=[*params, ("_count", str(ctx.max_count))],
-        strict=True,
-        path=type,
-    )
-    entries = (outcome.body or {}).get("entry") or []
-    return [
-        orjson.loads(orjson.dumps(entry["resource"]))
-        for entry in entries
-        if entry.get("search", {}).get("mode") == "match"
-    ]
 
 
 class Messaging:
@@ -280,7 +258,7 @@ async def _care_team(ctx: Context, patient: str) -> tuple[set[str], set[tuple[st
     now = datetime.now(UTC)
     teams: set[str] = set()
     members: set[tuple[str, str]] = set()
-    for team in await _found(ctx, "CareTeam", [("subject", f"Patient/{patient}")]):
+    for team in await found(ctx, "messaging", "CareTeam", [("subject", f"Patient/{patient}")]):
         if team.get("status") in INACTIVE_TEAM:
             continue
         teams.add(str(team.get("id")))

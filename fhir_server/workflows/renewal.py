@@ -61,24 +61,20 @@ cannot see. Open requests of a prescription:
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
-
-import orjson
 
 from fhir_server.clock import now_instant, parse_instant
 from fhir_server.errors import Conflict, Forbidden, Unprocessable
 from fhir_server.interactions.access import Permission, may, require_writable
 from fhir_server.interactions.context import Context
-from fhir_server.interactions.search import search
 from fhir_server.resource_json import parse_json
 from fhir_server.search.types.reference import local
 from fhir_server.storage import StoredVersion
 from fhir_server.storage.records import Method
 from fhir_server.workflows import Companion, Effects, claimed
+from fhir_server.workflows.lookups import count, found
 from ig.naming import EXTENSION
-from smart_auth.context import AccessContext
 
 REFILLS_REMAINING = f"{EXTENSION}/refills-remaining"
 """MedicationRequest: refills left (valueUnsignedInt) as the legacy pharmacy last reported
@@ -162,41 +158,10 @@ def _content(resource: dict[str, Any], *drop: str) -> dict[str, Any]:
     return {k: v for k, v in resource.items() if k not in ("id", "meta", *drop)}
 
 
-async def _found(ctx: Context, type: str, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """Every ``type`` resource matching ``params``, looked up as the server (not the token)."""
-    outcome = await search(
-        _server(ctx),
-        types=[type],
-        params=[*params, ("_count", str(ctx.max_count))],
-        strict=True,
-        path=type,
-    )
-    entries = (outcome.body or {}).get("entry") or []
-    return [
-        orjson.loads(orjson.dumps(entry["resource"]))
-        for entry in entries
-        if entry.get("search", {}).get("mode") == "match"
-    ]
-
-
-async def _count(ctx: Context, type: str, params: list[tuple[str, str]]) -> int:
-    outcome = await search(
-        _server(ctx),
-        types=[type],
-        params=[*params, ("_summary", "count")],
-        strict=True,
-        path=type,
-    )
-    return int((outcome.body or {}).get("total") or 0)
-
-
-def _server(ctx: Context) -> Context:
-    return replace(ctx, access=AccessContext.internal("renewal"))
-
-
 async def _open_requests(ctx: Context, prescription: str) -> list[dict[str, Any]]:
-    return await _found(
+    return await found(
         ctx,
+        "renewal",
         "MedicationRequest",
         [
             ("prior-prescription", f"MedicationRequest/{prescription}"),
@@ -468,8 +433,9 @@ async def fills_left(ctx: Context, id: str, prescription: dict[str, Any]) -> int
     dispense = prescription.get("dispenseRequest")
     repeats = dispense.get("numberOfRepeatsAllowed") if isinstance(dispense, dict) else None
     allowed = (repeats if isinstance(repeats, int) else 0) + 1
-    dispensed = await _count(
+    dispensed = await count(
         ctx,
+        "renewal",
         "MedicationDispense",
         [("prescription", f"MedicationRequest/{id}"), ("status", "completed")],
     )
