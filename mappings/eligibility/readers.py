@@ -7,18 +7,16 @@ record, an :class:`EligibilityRecord` or a :class:`Reject` with the line number.
 
 from __future__ import annotations
 
-import csv
 import io
-import re
 from collections.abc import Iterator
 from typing import IO
 
+from mappings.csv_rows import csv_rows
 from mappings.eligibility.layout import layout
 from mappings.eligibility.records import EligibilityRecord, check
 from mappings.imports import Reject
 
 Parsed = EligibilityRecord | Reject
-_COLUMN_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
 
 def read_fixed(stream: IO[str]) -> Iterator[Parsed]:
@@ -36,40 +34,10 @@ def read_fixed(stream: IO[str]) -> Iterator[Parsed]:
 
 
 def read_csv(stream: IO[str]) -> Iterator[Parsed]:
-    reader = csv.reader(stream)
-    try:
-        header = next(reader)
-    except StopIteration:
-        return
-    names = [h.strip() for h in header]
-    if names:
-        names[0] = names[0].removeprefix("\ufeff")  # a byte order mark (Excel's UTF-8 CSV)
-    unknown = [n for n in names if n not in layout().names]
-    missing = [f.name for f in layout().fields if f.required and f.name not in names]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if unknown or missing or repeated:
-        problems = []
-        if unknown:
-            # Only names that look like column names are shown: a first line of data (not
-            # a header) must not end up in a reject, SSN and all.
-            shown = [n for n in unknown if _COLUMN_NAME.match(n)]
-            problems.append(
-                f"{len(unknown)} unknown columns" + (f" ({', '.join(shown)})" if shown else "")
-            )
-        if missing:
-            problems.append(f"missing required columns {', '.join(missing)}")
-        if repeated:
-            problems.append(f"repeated columns {', '.join(repeated)}")
-        yield Reject(1, "(header)", "", "; ".join(problems))
-        return
-    for row in reader:
-        number = reader.line_num
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(names):
-            yield Reject(number, "(row)", f"{len(row)} cells", f"the header has {len(names)}")
-            continue
-        yield check(number, dict(zip(names, row, strict=True)))
+    fields = layout().fields
+    required = [f.name for f in fields if f.required]
+    for row in csv_rows(stream, known=layout().names, required=required):
+        yield row if isinstance(row, Reject) else check(*row)
 
 
 def read(stream: IO[str], format: str) -> Iterator[Parsed]:

@@ -4,16 +4,15 @@ out; one record a row (RFC 4180 quoting). Shared by the appointment and prescrip
 from __future__ import annotations
 
 import csv
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, TypeVar
 
+from mappings.csv_rows import csv_rows
 from mappings.imports import Reject
 from mappings.legacy.values import Bad
 
 T = TypeVar("T")
-_COLUMN_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,40 +59,15 @@ def read_table(
 ) -> Iterator[T | Reject]:
     """Each row of ``stream`` through ``check``: its facts, or a Reject naming the line and
     the column (a problem with the header rejects the file as line 1)."""
-    reader = csv.reader(stream)
-    try:
-        header = next(reader)
-    except StopIteration:
-        return
-    names = [h.strip() for h in header]
-    if names:
-        names[0] = names[0].removeprefix("\ufeff")
-    known = {c.name for c in columns}
-    unknown = [n for n in names if n not in known]
-    missing = [c.name for c in columns if c.required and c.name not in names]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if unknown or missing or repeated:
-        problems = []
-        if unknown:
-            shown = [n for n in unknown if _COLUMN_NAME.match(n)]
-            problems.append(
-                f"{len(unknown)} unknown columns" + (f" ({', '.join(shown)})" if shown else "")
-            )
-        if missing:
-            problems.append(f"missing required columns {', '.join(missing)}")
-        if repeated:
-            problems.append(f"repeated columns {', '.join(repeated)}")
-        yield Reject(1, "(header)", "", "; ".join(problems))
-        return
-    for cells in reader:
-        line = reader.line_num
-        if not any(cell.strip() for cell in cells):
+    known = [c.name for c in columns]
+    required = [c.name for c in columns if c.required]
+    for row in csv_rows(stream, known=known, required=required):
+        if isinstance(row, Reject):
+            yield row
             continue
-        if len(cells) != len(names):
-            yield Reject(line, "(row)", f"{len(cells)} cells", f"the header has {len(names)}")
-            continue
+        line, cells = row
         try:
-            yield check(Row(line, dict(zip(names, cells, strict=True))))
+            yield check(Row(line, cells))
         except RowError as error:
             yield error.reject(line)
 
