@@ -17,7 +17,7 @@ What it measures
    warning`` runs as a real process (this worktree's code) and an ``httpx`` client sends, per
    query, ``--warmup`` then ``--requests`` sequential GETs, each with parameters drawn at
    random from the data (a random existing Patient, its DoD ID, a prefix of its family name,
-   its birth year or date, a random date). p50/p95 are client-side wall times in ms. The
+   its birth date or year, a random date). p50/p95 are client-side wall times in ms. The
    same parameter sets are then run in-process against a ``SqliteStore`` on the same file:
    ``interactions.search.search`` (the whole interaction minus HTTP) and the SQL alone
    (``store.search``, and ``store.count``, which the server runs only when the first page
@@ -34,7 +34,9 @@ Targets (PASS/FAIL; the exit status is 0 either way, this is a report)
 -----------------------------------------------------------------------
 * p95 < 15 ms at the largest size for the simple searches, < 50 ms for chained and
   ``_revinclude`` (the targets are set for 1M resources);
-* growth p95(largest) / p95(smallest) <= 2x;
+* growth p95(largest) / p95(smallest) <= 2x, for every query whose answer does not grow with
+  the store: ``name+birth-year`` (one birth year: ~1% of the patients, so ~100x more matches
+  at 1M than at 10k) is held to the p95 target and its growth is shown beside its answer's;
 * extraction <= 1/3 of a create.
 
 A query that takes longer than ``--budget`` seconds per phase is measured on fewer requests
@@ -254,6 +256,9 @@ class Query:
     type: str
     kind: Kind
     make: Callable[[random.Random, DataSet], Params]
+    grows_with_data: bool = False
+    """Its answer grows with the store (a birth year matches ~1% of the patients): its p95
+    is held to the target, but its growth is shown next to the answer's, not judged."""
 
     @property
     def target_ms(self) -> float:
@@ -274,8 +279,12 @@ def _dod(p: data.PatientInfo) -> str:
 
 def _name_birthdate(rng: random.Random, ds: DataSet) -> Params:
     p = _patient(rng, ds)
-    birth = p.birth_date[:4] if rng.random() < 0.5 else p.birth_date
-    return [("name", p.family[:3].lower()), ("birthdate", birth)]
+    return [("name", p.family[:3].lower()), ("birthdate", p.birth_date)]
+
+
+def _name_birth_year(rng: random.Random, ds: DataSet) -> Params:
+    p = _patient(rng, ds)
+    return [("name", p.family[:3].lower()), ("birthdate", p.birth_date[:4])]
 
 
 QUERIES: tuple[Query, ...] = (
@@ -313,10 +322,18 @@ QUERIES: tuple[Query, ...] = (
     ),
     Query(
         "name+birthdate",
-        "Patient?name=<3 letters>&birthdate=<year|date>",
+        "Patient?name=<3 letters>&birthdate=<date>",
         "Patient",
         "simple",
         _name_birthdate,
+    ),
+    Query(
+        "name+birth-year",
+        "Patient?name=<3 letters>&birthdate=<year>",
+        "Patient",
+        "simple",
+        _name_birth_year,
+        grows_with_data=True,
     ),
     Query(
         "chained",
@@ -789,11 +806,18 @@ def report_latency(
         flat = growth <= GROWTH_MAX
         row += (
             f" | {growth:5.2f}x | {sql_growth:9.2f}x | < {q.target_ms:4.0f} ms   |"
-            f" {verdict(fast)}   {verdict(flat)}"
+            f" {verdict(fast)}   {verdict(flat) if not q.grows_with_data else ' n/a'}"
         )
         say(row)
         verdicts.append((f"{q.name}: p95 {p95_large:.2f} ms < {q.target_ms:.0f} ms", fast))
-        verdicts.append((f"{q.name}: growth {growth:.2f}x <= {GROWTH_MAX:.0f}x", flat))
+        if q.grows_with_data:
+            answers = [statistics.fmean(results[s][q.name].matches or [0]) for s in (small, large)]
+            say(
+                f"  {q.name}: not judged on growth, its answer grows with the data"
+                f" ({answers[0]:.1f} -> {answers[1]:.1f} matches on average)"
+            )
+        else:
+            verdicts.append((f"{q.name}: growth {growth:.2f}x <= {GROWTH_MAX:.0f}x", flat))
     say()
     say("queries:")
     for q in queries:

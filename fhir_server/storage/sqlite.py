@@ -47,7 +47,7 @@ from fhir_server.storage.records import (
     Write,
 )
 from fhir_server.storage.schema import INDEX_TABLES, MIGRATIONS, SCHEMA_VERSION
-from fhir_server.storage.sqlite_search import COMPONENT_COLUMNS, Compiler
+from fhir_server.storage.sqlite_search import COMPONENT_COLUMNS, Compiler, Fragment, SizeOf
 
 log = logging.getLogger(__name__)
 
@@ -324,6 +324,17 @@ def _pid_lookup(conn: sqlite3.Connection, local: dict[str, int]) -> Callable[[st
     return pid_of
 
 
+def _size_of(conn: sqlite3.Connection) -> SizeOf:
+    """Counts an index scan's rows on ``conn``, stopping at the cap (the planner's probe)."""
+
+    def size_of(scan: Fragment, cap: int) -> int:
+        sql, args = scan
+        row = conn.execute(f"SELECT count(*) FROM ({sql} LIMIT ?)", [*args, cap]).fetchone()
+        return int(row[0])
+
+    return size_of
+
+
 class _Rollback(Exception):
     """Ends a session without keeping its writes."""
 
@@ -398,14 +409,15 @@ class _Session:
 
     async def search(self, plan: SearchPlan) -> SearchPage:
         def work(conn: sqlite3.Connection, local: dict[str, int]) -> SearchPage:
-            sql, args = Compiler(_pid_lookup(conn, local)).search(plan)
+            sql, args = Compiler(_pid_lookup(conn, local), _size_of(conn)).search(plan)
             return _page(plan, conn.execute(sql, args).fetchall())
 
         return await self.call(work)
 
     async def count(self, plan: SearchPlan) -> int:
         def work(conn: sqlite3.Connection, local: dict[str, int]) -> int:
-            sql, args = Compiler(_pid_lookup(conn, local)).search(plan, count_only=True)
+            compiler = Compiler(_pid_lookup(conn, local), _size_of(conn))
+            sql, args = compiler.search(plan, count_only=True)
             return int(conn.execute(sql, args).fetchone()[0])
 
         return await self.call(work)
@@ -555,15 +567,18 @@ class SqliteStore:
     async def _query(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
         return await self._in_worker(lambda conn: conn.execute(sql, args).fetchall())
 
-    def _pid_of(self, key: str) -> int | None:
-        pid = self._params.ids.get(key)
-        if pid is None:
-            row = (
-                self._read_conn().execute("SELECT pid FROM params WHERE key = ?", (key,)).fetchone()
-            )
-            if row is not None:
-                pid = self._params.ids.setdefault(key, row[0])
-        return pid
+    def _pid_on(self, conn: sqlite3.Connection) -> Callable[[str], int | None]:
+        """Parameter ids from the shared map, else looked up on ``conn`` (and remembered)."""
+
+        def pid_of(key: str) -> int | None:
+            pid = self._params.ids.get(key)
+            if pid is None:
+                row = conn.execute("SELECT pid FROM params WHERE key = ?", (key,)).fetchone()
+                if row is not None:
+                    pid = self._params.ids.setdefault(key, row[0])
+            return pid
+
+        return pid_of
 
     async def history(self, query: HistoryQuery) -> Sequence[StoredVersion]:
         sql, args = _history_sql(query)
@@ -571,18 +586,24 @@ class SqliteStore:
         return [_version(row[0], row[1], row[2:]) for row in rows]
 
     async def search(self, plan: SearchPlan) -> SearchPage:
-        sql, args = Compiler(self._pid_of).search(plan)
-        return _page(plan, await self._query(sql, args))
+        def work(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            sql, args = Compiler(self._pid_on(conn), _size_of(conn)).search(plan)
+            return conn.execute(sql, args).fetchall()
+
+        return _page(plan, await self._in_worker(work))
 
     async def count(self, plan: SearchPlan) -> int:
-        sql, args = Compiler(self._pid_of).search(plan, count_only=True)
-        rows = await self._query(sql, args)
-        return int(rows[0][0])
+        def work(conn: sqlite3.Connection) -> int:
+            sql, args = Compiler(self._pid_on(conn), _size_of(conn)).search(plan, count_only=True)
+            return int(conn.execute(sql, args).fetchone()[0])
+
+        return await self._in_worker(work)
 
     def explain(self, plan: SearchPlan) -> list[str]:
         """SQLite's query plan for a search (for benchmarks and investigations)."""
-        sql, args = Compiler(self._pid_of).search(plan)
-        rows = self._read_conn().execute("EXPLAIN QUERY PLAN " + sql, args).fetchall()
+        conn = self._read_conn()
+        sql, args = Compiler(self._pid_on(conn), _size_of(conn)).search(plan)
+        rows = conn.execute("EXPLAIN QUERY PLAN " + sql, args).fetchall()
         return [str(row[-1]) for row in rows]
 
     async def scan(self, *, after: int | None, limit: int) -> Sequence[StoredVersion]:

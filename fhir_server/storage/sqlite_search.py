@@ -57,6 +57,13 @@ Fragment = tuple[str, list[Any]]
 Column = Callable[[str], str]
 """Maps a logical column (``code``, ``low``, ...) to SQL; plain tables use ``x.<name>``."""
 
+SizeOf = Callable[[Fragment, int], int]
+"""How many rows an index scan yields, counted up to a cap (the cap when there are more)."""
+
+NARROW_SCAN = 64
+"""A range whose index scan yields fewer rows than this is narrow: it drives alone and the
+other ranges filter its rows, instead of every range being scanned and intersected."""
+
 
 def _plain(name: str) -> str:
     if name == "top":  # a number row's upper end: its high when a Range, else its value
@@ -300,15 +307,19 @@ class Compiler:
     a narrow search stays narrow however many resources the store holds.
     """
 
-    def __init__(self, pid_of: Callable[[str], int | None]) -> None:
+    def __init__(self, pid_of: Callable[[str], int | None], size_of: SizeOf | None = None) -> None:
         self.pid_of = pid_of
+        self.size_of = size_of
 
     def where(self, conditions: Sequence[Condition], a: str, types: Fragment) -> Fragment:
         """``types`` (SQL on ``{a}.type``) and every condition, one of them driving.
 
         When the best driver is only a range (string, date, number, quantity, uri), every
         such range drives together: their index scans are intersected before any resource
-        row is read (``Patient?name=smi&birthdate=1980``).
+        row is read (``Patient?name=smi&birthdate=1980``). With ``size_of``, each range's scan
+        is first counted up to ``NARROW_SCAN`` rows: a narrow one drives alone and the others
+        only filter the few rows it finds (``name=smi&birthdate=1980-03-04`` reads the day's
+        births, not every ``smi``), so its cost does not grow with the store.
         """
         ranked = [(driver_rank(c), i) for i, c in enumerate(conditions)]
         drivable = [(rank, i) for rank, i in ranked if rank is not None]
@@ -320,6 +331,9 @@ class Compiler:
         ]
         if driver is not None and len(ranges) > 1 and driver in ranges:
             drivers = set(ranges)
+            narrowest = self._narrowest(conditions, ranges)
+            if narrowest is not None:
+                drivers = {narrowest}
         else:
             drivers = set() if driver is None else {driver}
         parts, args = [], []
@@ -346,6 +360,17 @@ class Compiler:
             parts.append(sql)
             args.extend(more)
         return " AND ".join(parts), args
+
+    def _narrowest(self, conditions: Sequence[Condition], ranges: Sequence[int]) -> int | None:
+        """The range among ``ranges`` whose index scan is narrow, the smallest; None if none."""
+        if self.size_of is None:
+            return None
+        sizes = []
+        for i in ranges:
+            size = self.size_of(self.index_scan(cast(ParamIn, conditions[i])), NARROW_SCAN)
+            sizes.append((size, i))
+        size, i = min(sizes)
+        return i if size < NARROW_SCAN else None
 
     def index_scan(self, c: ParamIn) -> Fragment:
         """The rids whose index rows match ``c``, from its index alone."""
