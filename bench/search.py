@@ -903,10 +903,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="sizes 2000,50000 (a smoke run)")
     parser.add_argument(
-        "--requests", type=int, default=200, help="measured requests per query (%(default)s)"
+        "--requests", type=int, default=1000, help="measured requests per query (%(default)s)"
     )
     parser.add_argument(
-        "--warmup", type=int, default=20, help="warm-up requests per query (%(default)s)"
+        "--warmup", type=int, default=100, help="warm-up requests per query (%(default)s)"
     )
     parser.add_argument(
         "--budget",
