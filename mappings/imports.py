@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,8 +34,10 @@ import orjson
 
 from fhir_server.clock import format_instant
 from fhir_server.errors import FhirError
+from fhir_server.ids import new_id
 from fhir_server.interactions.bundle import transaction
-from fhir_server.interactions.context import Context
+from fhir_server.interactions.common import prepare
+from fhir_server.interactions.context import Context, Prepared
 from fhir_server.interactions.search import search
 from ig.naming import EXTENSION
 
@@ -213,14 +215,20 @@ async def _plan(ctx: Context, items: list[Item]) -> tuple[list[Plan], int]:
     for type, keys in wanted.items():
         for key, resource in (await find(ctx, type, keys)).items():
             stored[f"{type}?{key}"] = resource
-    in_batch = {f"{type}?{key}" for type, keys in wanted.items() for key in keys}
+    # What is not stored yet gets its id now, so that every reference in the batch is
+    # literal and each resource is final before the transaction (see _store_batch).
+    ids = {f"{type}?{key}": new_id() for type, keys in wanted.items() for key in keys}
+    ids.update({key: resource["id"] for key, resource in stored.items()})
     plans = []
     for record, resources in mapped:
         changes: list[Change] = []
         newer = True  # than the record last applied to this person
         for resource, criteria in resources:
-            before = stored.get(f"{resource['resourceType']}?{criteria}")
-            resource = _resolved(_stamp(resource, record), stored, in_batch)
+            key = f"{resource['resourceType']}?{criteria}"
+            before = stored.get(key)
+            resource = _resolved(_stamp(resource, record), ids)
+            if before is None:
+                resource = {**resource, "id": ids[key]}
             if (
                 resource["resourceType"] == record.marker
                 and before is not None
@@ -247,25 +255,22 @@ async def _plan(ctx: Context, items: list[Item]) -> tuple[list[Plan], int]:
 
 
 def urn_for(type: str, criteria: str) -> str:
-    """The fullUrl a new resource gets in its batch (in-batch references point at it)."""
+    """The fullUrl of a resource's entry in its batch."""
     return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{type}?{criteria}')}"
 
 
-def _resolved(node: Any, stored: dict[str, dict[str, Any]], in_batch: set[str]) -> Any:
+def _resolved(node: Any, ids: dict[str, str]) -> Any:
     """``node`` with each conditional reference (``Type?criteria``) to a resource of the batch
-    replaced by ``Type/id`` when it is stored, else by the fullUrl it gets in the batch; a
-    conditional reference to anything else is left for the transaction to resolve (which
-    refuses it unless exactly one resource matches)."""
+    replaced by ``Type/id`` (its stored id, or the one it gets in the batch); a conditional
+    reference to anything else is left for the transaction to resolve (which refuses it
+    unless exactly one resource matches)."""
     if isinstance(node, dict):
         reference = node.get("reference")
-        if isinstance(reference, str) and "?" in reference and reference in in_batch:
-            type, _, criteria = reference.partition("?")
-            found = stored.get(reference)
-            target = f"{type}/{found['id']}" if found is not None else urn_for(type, criteria)
-            return {**node, "reference": target}
-        return {k: _resolved(v, stored, in_batch) for k, v in node.items()}
+        if isinstance(reference, str) and "?" in reference and reference in ids:
+            return {**node, "reference": f"{reference.partition('?')[0]}/{ids[reference]}"}
+        return {k: _resolved(v, ids) for k, v in node.items()}
     if isinstance(node, list):
-        return [_resolved(v, stored, in_batch) for v in node]
+        return [_resolved(v, ids) for v in node]
     return node
 
 
@@ -310,9 +315,10 @@ def _transaction(
                 }
                 body = {**resource, "id": before["id"]}
             else:
-                # Not stored a moment ago (the comparison looked): a plain create, no second
-                # search. One import at a time per store is assumed.
-                request = {"method": "POST", "url": type}
+                # Not stored a moment ago (the comparison looked): a create under the id
+                # the batch gave it, no second search. One import at a time per store is
+                # assumed.
+                request = {"method": "PUT", "url": f"{type}/{resource['id']}"}
                 body = resource
             entries.append({"fullUrl": full_url, "resource": body, "request": request})
             owners.append(record)
@@ -359,7 +365,10 @@ async def _store_batch(
         if plans and not dry_run:
             bundle, owners = _transaction(plans, source=source, job_id=report.job_id)
             try:
-                await transaction(ctx, bundle=bundle, prefer="minimal", strict=True)
+                ready = _prepared(ctx, bundle)
+                await transaction(
+                    replace(ctx, prepared=ready), bundle=bundle, prefer="minimal", strict=True
+                )
             except FhirError as error:
                 index = error.entry_index
                 if index is None or index >= len(owners):
@@ -371,6 +380,23 @@ async def _store_batch(
         report.unchanged += unchanged
         _count(plans, report)
         return
+
+
+def _prepared(ctx: Context, bundle: dict[str, Any]) -> dict[tuple[str, str], Prepared]:
+    """Every resource of the batch checked and indexed before its transaction, which then
+    holds the store's write lock only to store them (not to validate: most of the work)."""
+    ready: dict[tuple[str, str], Prepared] = {}
+    for index, entry in enumerate(bundle["entry"]):
+        resource, request = entry["resource"], entry["request"]
+        if request["method"] != "PUT":
+            continue  # the Provenance: its targets are rewritten by the transaction
+        type, id = resource["resourceType"], resource["id"]
+        try:
+            ready[(type, id)] = prepare(ctx, type, id, resource)
+        except FhirError as error:
+            error.entry_index = index  # the record's reject, as the transaction would say
+            raise
+    return ready
 
 
 def _count(plans: list[Plan], report: ImportReport) -> None:

@@ -9,6 +9,7 @@ import asyncio
 import random
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -16,7 +17,7 @@ from fhir_server import indexing
 from fhir_server.clock import now_instant
 from fhir_server.errors import BadRequest, Conflict, Gone, NotFound, PreconditionFailed
 from fhir_server.interactions.access import Permission, may_version, require_writable, scoped
-from fhir_server.interactions.context import Context, Outcome
+from fhir_server.interactions.context import Context, Outcome, Prepared
 from fhir_server.numbers import whole_number
 from fhir_server.resource_json import dumps, parse_json, stamped
 from fhir_server.search.parse import conditional
@@ -133,10 +134,10 @@ async def write_version(
         index: tuple[IndexRow, ...] = ()
         if resource is not None:
             document = stamped(resource, id=id, version=version, last_updated=last_updated)
-            validate_resource(document, required_profile=ctx.required_profiles.get(type))
+            index = _checked(ctx, type, id, resource, document)
             if not ctx.access.unrestricted:
                 require_writable(ctx, permission, type, document, before)
-            body, index = dumps(document), indexing.extract(document, base_url=ctx.base_url)
+            body = dumps(document)
         writes = [
             Write(
                 type=type,
@@ -166,6 +167,32 @@ async def write_version(
     finally:
         if effects is not None:  # e.g. release an in-process Slot claim
             ctx.when_stored_or_refused(effects.close)
+
+
+def _checked(
+    ctx: Context, type: str, id: str, resource: dict[str, Any], document: dict[str, Any]
+) -> tuple[IndexRow, ...]:
+    """Validate ``document`` (``resource`` stamped as a version) and extract its index rows,
+    or take both from ``ctx.prepared`` when that holds exactly this resource."""
+    profile = ctx.required_profiles.get(type)
+    ready = ctx.prepared.get((type, id))
+    if ready is not None and ready.required_profile == profile and ready.resource == resource:
+        return ready.index
+    validate_resource(document, required_profile=profile)
+    return indexing.extract(document, base_url=ctx.base_url)
+
+
+def prepare(ctx: Context, type: str, id: str, resource: dict[str, Any]) -> Prepared:
+    """Check and index ``resource`` as the write of ``type/id`` will, ahead of it.
+
+    Validation and index extraction are most of a write's work and need nothing stored: done
+    before a transaction (an import's batch), they keep it, and the store's write lock it
+    holds, short. Neither depends on the version number or time the write stamps. Raises
+    what the write would (422 naming the element).
+    """
+    document = stamped(resource, id=id, version=1, last_updated=now_instant())
+    index = _checked(replace(ctx, prepared={}), type, id, resource, document)
+    return Prepared(resource, ctx.required_profiles.get(type), index)
 
 
 def _companion_write(ctx: Context, companion: Companion, last_updated: str) -> Write:

@@ -14,7 +14,7 @@ from typing import Any
 
 from fhir_server.config import Settings
 from fhir_server.errors import Issue
-from fhir_server.storage import Session, StoredVersion, Write
+from fhir_server.storage import IndexRow, Session, StoredVersion, Write
 from smart_auth.context import AccessContext
 
 
@@ -69,6 +69,17 @@ class Limits:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A resource checked and indexed ahead of its write (``common.prepare``): the write
+    uses ``index`` instead of checking again when it stores exactly ``resource`` under the
+    same required profile."""
+
+    resource: dict[str, Any]
+    required_profile: str | None
+    index: tuple[IndexRow, ...]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Context:
     """The store (or transaction), the caller's access and the public base URL."""
@@ -82,6 +93,7 @@ class Context:
     auth_url: str | None = None  # the authorization server's; None when authorization is off
     required_profiles: Mapping[str, str] = field(default_factory=dict)  # type -> profile URL
     after_transaction: list[Callable[[], None]] | None = None  # inside one: run when it ends
+    prepared: Mapping[tuple[str, str], Prepared] = field(default_factory=dict)  # (type, id)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Context]:
