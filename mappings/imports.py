@@ -24,8 +24,9 @@ unchanged the second time.
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +47,10 @@ RECORD_TIMESTAMP_EXTENSION = f"{EXTENSION}/source-record-timestamp"
 which of two records of one key wins)."""
 
 BATCH_RECORDS = 250
+"""The most records one batch (one transaction) takes."""
+MIN_BATCH_RECORDS = 10
+TRANSACTION_SECONDS = 0.1
+"""How long a batch's transaction should hold the store's write lock (see Pace)."""
 
 Change = tuple[dict[str, Any], str, dict[str, Any] | None]  # resource, criteria, stored
 
@@ -105,8 +110,29 @@ class ImportReport:
         )
 
 
+class Pace:
+    """How many records the next batch takes: as many as keep its transaction near
+    ``TRANSACTION_SECONDS`` (from ``MIN_BATCH_RECORDS`` to ``BATCH_RECORDS``).
+
+    The store takes one writer at a time (SQLite's write lock), so a server next to the
+    import waits for the transaction in progress: sized by time, not by count, batches keep
+    that wait short however large the store grows and each transaction slows down. Alone,
+    an import pays for it with a little throughput (more, smaller transactions).
+    """
+
+    def __init__(self) -> None:
+        self.size = MIN_BATCH_RECORDS * 5
+
+    def took(self, records: int, seconds: float) -> None:
+        """A transaction of ``records`` records took ``seconds``."""
+        if records <= 0 or seconds <= 0:
+            return
+        fitting = records * TRANSACTION_SECONDS / seconds
+        self.size = max(MIN_BATCH_RECORDS, min(BATCH_RECORDS, round((self.size + fitting) / 2)))
+
+
 def _batches(
-    items: Iterable[Item | Reject], size: int, report: ImportReport
+    items: Iterable[Item | Reject], size: Callable[[], int], report: ImportReport
 ) -> Iterator[list[Item]]:
     batch: list[Item] = []
     for item in items:
@@ -114,7 +140,7 @@ def _batches(
             report.rejects.append(item)
             continue
         batch.append(item)
-        if len(batch) >= size:
+        if len(batch) >= size():
             yield batch
             batch = []
     if batch:
@@ -359,6 +385,7 @@ async def _store_batch(
     *,
     source: str,
     dry_run: bool,
+    pace: Pace,
 ) -> None:
     while True:
         plans, unchanged = await _plan(ctx, records)
@@ -366,9 +393,11 @@ async def _store_batch(
             bundle, owners = _transaction(plans, source=source, job_id=report.job_id)
             try:
                 ready = _prepared(ctx, bundle)
+                started = time.monotonic()
                 await transaction(
                     replace(ctx, prepared=ready), bundle=bundle, prefer="minimal", strict=True
                 )
+                pace.took(len(records), time.monotonic() - started)
             except FhirError as error:
                 index = error.entry_index
                 if index is None or index >= len(owners):
@@ -426,11 +455,15 @@ async def import_items(
     *,
     source: str,
     dry_run: bool = False,
-    batch_records: int = BATCH_RECORDS,
+    batch_records: int | None = None,
+    pace: Pace | None = None,
 ) -> ImportReport:
     """Import every item (and count the readers' rejects among them); ``dry_run``: map and
-    compare, count, store nothing."""
+    compare, count, store nothing. Batches hold ``batch_records`` items, or by default as
+    many as ``pace`` (a new one if not given) says; ``pace`` learns from every transaction."""
     report = ImportReport(job_id=str(uuid.uuid4()))
-    for batch in _batches(items, batch_records, report):
-        await _store_batch(ctx, batch, report, source=source, dry_run=dry_run)
+    pace = pace or Pace()
+    size = (lambda: batch_records) if batch_records is not None else (lambda: pace.size)
+    for batch in _batches(items, size, report):
+        await _store_batch(ctx, batch, report, source=source, dry_run=dry_run, pace=pace)
     return report

@@ -18,16 +18,16 @@ batch is cut before it), so every change to a Patient in a batch is made from wh
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from fhir_server.interactions.context import Context
 from mappings.imports import (
-    BATCH_RECORDS,
     ImportReport,
     Item,
     Mapped,
+    Pace,
     Reject,
     find,
     import_items,
@@ -201,9 +201,9 @@ def weight(facts: Facts) -> int:
 
 
 def batches(
-    facts: Iterable[Facts | Reject], size: int, rejects: list[Reject]
+    facts: Iterable[Facts | Reject], size: Callable[[], int], rejects: list[Reject]
 ) -> Iterator[list[Facts]]:
-    """``facts`` in batches of ``size`` records (readers' rejects go to ``rejects``), cut early
+    """``facts`` in batches of ``size()`` records (readers' rejects go to ``rejects``), cut early
     so that a merge shares its batch with no other change to its patients, and so that no
     batch holds more than ``size`` resources of one type (a thread counts its messages): the
     loader looks a batch's resources up with one identifier search a type, and SQLite refuses
@@ -217,14 +217,16 @@ def batches(
             continue
         touched = touched_patients(item)
         key = f"{type(item).__name__}|{item.line}" if isinstance(item, MergeFacts) else "adt"
-        if batch and (any(owner.get(d, key) != key for d in touched) or load + weight(item) > size):
+        if batch and (
+            any(owner.get(d, key) != key for d in touched) or load + weight(item) > size()
+        ):
             yield batch
             batch, owner, load = [], {}, 0
         for dod in touched:
             owner[dod] = key
         batch.append(item)
         load += weight(item)
-        if load >= size:
+        if load >= size():
             yield batch
             batch, owner, load = [], {}, 0
     if batch:
@@ -241,9 +243,15 @@ class BatchResult:
 
 
 async def load_batch(
-    ctx: Context, batch: Sequence[Facts], *, source: str, dry_run: bool = False, hl7: bool = False
+    ctx: Context,
+    batch: Sequence[Facts],
+    *,
+    source: str,
+    dry_run: bool = False,
+    hl7: bool = False,
+    pace: Pace | None = None,
 ) -> BatchResult:
-    """One batch through the pre-pass and the loader (one transaction)."""
+    """One batch through the pre-pass and the loader (one transaction, timed into ``pace``)."""
     prepared = await prepare(ctx, batch, hl7=hl7)
     part = await import_items(
         ctx,
@@ -251,6 +259,7 @@ async def load_batch(
         source=source,
         dry_run=dry_run,
         batch_records=max(1, len(prepared.items)),
+        pace=pace,
     )
     # The loader counts a record as "created" when it created a Patient (eligibility's
     # meaning); a legacy record creates its Appointment, MedicationRequest or thread.
@@ -273,13 +282,16 @@ async def import_facts(
     source: str,
     dry_run: bool = False,
     hl7: bool = False,
-    batch_records: int = BATCH_RECORDS,
+    batch_records: int | None = None,
 ) -> ImportReport:
-    """Import every record (and count the readers' rejects among them), batch by batch."""
+    """Import every record (and count the readers' rejects among them), batch by batch:
+    ``batch_records`` records each, or by default as many as a :class:`Pace` says."""
     report: ImportReport | None = None
     rejects: list[Reject] = []
-    for batch in batches(facts, batch_records, rejects):
-        result = await load_batch(ctx, batch, source=source, dry_run=dry_run, hl7=hl7)
+    pace = Pace()
+    size = (lambda: batch_records) if batch_records is not None else (lambda: pace.size)
+    for batch in batches(facts, size, rejects):
+        result = await load_batch(ctx, batch, source=source, dry_run=dry_run, hl7=hl7, pace=pace)
         if report is None:
             report = ImportReport(job_id=result.job_id)
         report.created += result.created

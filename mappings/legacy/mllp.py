@@ -236,7 +236,7 @@ class Listener:
                 continue
             facts.extend(read_message(pending.text, line=self._sequence, zone=self.zone))
         rejects: list[Reject] = []
-        for batch in batches(facts, self.batch_records, rejects):
+        for batch in batches(facts, lambda: self.batch_records, rejects):
             result = await load_batch(self.ctx, batch, source=self.source, hl7=True)
             rejects.extend(result.rejects)
         self.stats.batches += 1

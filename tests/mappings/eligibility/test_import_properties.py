@@ -121,7 +121,7 @@ def in_store(work: Callable[[Context], Awaitable[T]]) -> T:
 async def import_in_batches(
     ctx: Context, records: Iterable[EligibilityRecord], batch: int, source: str = "extract.txt"
 ) -> None:
-    """Import through the loader with a chosen batch size (the CLI uses the default 250)."""
+    """Import through the loader with a chosen batch size (the CLI paces its batches)."""
     report = await import_items(
         ctx, (item_of(r) for r in records), source=source, batch_records=batch
     )
