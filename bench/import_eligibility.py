@@ -50,10 +50,11 @@ average) **with peak memory under 500 MB** (10^6 bytes).
 * memory: peak RSS at 1,000,000 records as ``RssAnon`` + ``RssFile``, each linear in records
   through the two largest sizes but capped at what SQLite can hold per connection (the
   import's connections are counted in ``/proc/<pid>/fd``: the writer, the reader and the read
-  pool): ``RssAnon`` at the heap at startup + a 64 MiB page cache per connection (the Python
+  pool): ``RssAnon`` at the heap at startup + SQLite's page cache per connection (the Python
   heap itself stays flat during an import: tracemalloc, 8 vs 40 batches, +0.1 MB),
-  ``RssFile`` at the mapped code + a 256 MiB ``mmap_size`` per connection (database pages
-  mapped by a connection count in RSS until the mapping is full). The plain linear fit of
+  ``RssFile`` at the mapped code + SQLite's ``mmap_size`` per connection (database pages
+  mapped by a connection count in RSS until the mapping is full; none since the store maps
+  nothing). Both sizes come from ``fhir_server.storage.sqlite``. The plain linear fit of
   ``ru_maxrss`` is shown too.
 
 Run ``.venv/bin/python bench/import_eligibility.py --quick`` for a smoke run (1k and 5k
@@ -96,6 +97,7 @@ from fhir_server.indexing.reindex import ensure_index  # noqa: E402
 from fhir_server.interactions.context import Context  # noqa: E402
 from fhir_server.interactions.search import search  # noqa: E402
 from fhir_server.storage import open_store  # noqa: E402
+from fhir_server.storage.sqlite import MMAP_BYTES, PAGE_CACHE_BYTES  # noqa: E402
 from ig.naming import DOD_ID  # noqa: E402
 from mappings.eligibility.generator import generate_file  # noqa: E402
 from mappings.eligibility.loader import import_records  # noqa: E402
@@ -107,8 +109,6 @@ TARGET_RECORDS = 1_000_000
 TARGET_SECONDS = 600.0
 TARGET_RATE = TARGET_RECORDS / TARGET_SECONDS  # 1,667 records/s
 TARGET_PEAK_BYTES = 500_000_000
-SQLITE_CACHE_BYTES = 64 * 1024 * 1024  # PRAGMA cache_size = -65536 (fhir_server/storage)
-SQLITE_MMAP_BYTES = 256 * 1024 * 1024  # PRAGMA mmap_size, per connection
 GENERATOR_FILES = ("generator.py", "layout.json", "writers.py", "codes.py")
 SUMMARY = re.compile(r"created (\d+), updated (\d+), unchanged (\d+), rejected (\d+)")
 LINES = re.compile(r" lines (\d+)-(\d+)\"")
@@ -546,11 +546,11 @@ def extrapolate(startup_runs: Sequence[Run], firsts: Sequence[Run]) -> list[tupl
     heap = min(run.max_anon for run in startup_runs)  # the interpreter and its modules
     connections = max(run.connections for run in runs) or 1
     anon_linear = anon[0] + anon[1] * TARGET_RECORDS
-    anon_cap = heap + connections * SQLITE_CACHE_BYTES
+    anon_cap = heap + connections * PAGE_CACHE_BYTES
     anon_at = max(min(anon_linear, anon_cap), float(max(run.max_anon for run in runs)))
     file_linear = file_[0] + file_[1] * TARGET_RECORDS
     file_at = max(
-        min(file_linear, code + connections * SQLITE_MMAP_BYTES),
+        min(file_linear, code + connections * MMAP_BYTES),
         float(max(run.max_file for run in runs)),
     )
     capped = max(anon_at + file_at, float(max(run.peak_rss for run in runs)))
@@ -560,13 +560,13 @@ def extrapolate(startup_runs: Sequence[Run], firsts: Sequence[Run]) -> list[tupl
     )
     say(
         f"  -> RssAnon: linear {mb(anon_linear)} MB, at most the heap at startup ({mb(heap)} MB)"
-        f" + {connections} connections x SQLite's {SQLITE_CACHE_BYTES // 2**20} MiB page cache"
+        f" + {connections} connections x SQLite's {PAGE_CACHE_BYTES // 2**20} MiB page cache"
         f" = {mb(anon_cap)} MB: {mb(anon_at)} MB"
     )
     say(
         f"  -> RssFile: linear {mb(file_linear)} MB, at most the code ({mb(code)} MB)"
-        f" + {connections} x SQLite's {SQLITE_MMAP_BYTES // 2**20} MiB mmap"
-        f" = {mb(code + connections * SQLITE_MMAP_BYTES)} MB: {mb(file_at)} MB"
+        f" + {connections} x SQLite's {MMAP_BYTES // 2**20} MiB mmap"
+        f" = {mb(code + connections * MMAP_BYTES)} MB: {mb(file_at)} MB"
     )
     say(f"  -> together {mb(capped)} MB")
     verdicts.append(

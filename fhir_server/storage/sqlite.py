@@ -54,6 +54,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _GROUP_COMMIT_MAX = 128
+PAGE_CACHE_BYTES = 4 * 2**20
+"""SQLite's page cache, per connection (``PRAGMA cache_size``)."""
+MMAP_BYTES = 0
+"""How much of the file SQLite maps into memory, per connection (``PRAGMA mmap_size``)."""
 _LOCK_WAIT = 30.0
 _LOCK_POLL = 0.001
 
@@ -93,8 +97,8 @@ def _connect(path: str) -> sqlite3.Connection:
     # cache holds the hot part of the file once for every connection and process, while a
     # cache or map per connection grows the server's memory with the database (searches at
     # 1M resources measured as fast either way; bench/README.md).
-    conn.execute("PRAGMA cache_size = -8192")
-    conn.execute("PRAGMA mmap_size = 0")
+    conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_BYTES // 1024}")
+    conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
     return conn
 
 

@@ -51,10 +51,7 @@ class ServerProcess:
     def spawn(self) -> None:
         """Start the process; do not wait for it to serve."""
         assert self.process is None, "already running"
-        command = [
-            sys.executable,
-            "-m",
-            "fhir_server.cli",
+        command = cli_command(
             "serve",
             "--insecure-no-auth",
             "--port",
@@ -63,12 +60,11 @@ class ServerProcess:
             self.database_url,
             "--log-level",
             "warning",
-        ]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MHS_FHIR_")}
+        )
         self._log_file = self.log.open("ab")
         self.process = subprocess.Popen(
             command,
-            env=env,
+            env=cli_env(),
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -126,6 +122,83 @@ class ServerProcess:
             if self.process.poll() is None:
                 os.killpg(self.process.pid, signal.SIGKILL)
             self._reap(10)
+
+
+def cli_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "fhir_server.cli", *args]
+
+
+def cli_env() -> dict[str, str]:
+    """This environment without settings of ours: each command gets them as options."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("MHS_FHIR_")}
+
+
+class ImportProcess:
+    """``mhs-fhir import eligibility`` of one extract into a server's database, run next to
+    it as an operator's nightly feed would, and killed with it."""
+
+    def __init__(self, server: ServerProcess, extract: Path, log: Path) -> None:
+        self.server = server
+        self.extract = extract
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+        self.runs = 0
+
+    def command(self) -> list[str]:
+        return cli_command(
+            "import",
+            "eligibility",
+            str(self.extract),
+            "--database-url",
+            self.server.database_url,
+            "--base-url",
+            self.server.base,
+            "--quiet",
+        )
+
+    def keep_running(self) -> None:
+        """Start it again if it is not running (it finished, or was killed)."""
+        if self.process is not None and self.process.poll() is None:
+            return
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command(),
+                env=cli_env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.runs += 1
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        if self.process is not None:
+            self.process.wait(10)
+        self.process = None
+
+    def run_to_the_end(self) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.command(), env=cli_env(), capture_output=True, text=True, timeout=300
+        )
+
+
+@pytest.fixture
+def importer(tmp_path: Path) -> Iterator[Callable[[ServerProcess], ImportProcess]]:
+    """An eligibility import next to a server (a generated extract of 40 families)."""
+    extract = tmp_path / "eligibility.txt"
+    made: list[ImportProcess] = []
+
+    def make(server: ServerProcess) -> ImportProcess:
+        if not extract.exists():
+            generate = ["generate", "eligibility", "--families", "40", "--out", str(extract)]
+            subprocess.run(cli_command(*generate), env=cli_env(), check=True, timeout=120)
+        made.append(ImportProcess(server, extract, tmp_path / f"import-{len(made)}.log"))
+        return made[-1]
+
+    yield make
+    for running in made:
+        running.kill()
 
 
 @pytest.fixture

@@ -28,8 +28,8 @@ from click.testing import CliRunner
 from fhir_server.maintenance_cli import check
 
 if TYPE_CHECKING:
+    from conftest import ImportProcess, ServerProcess, Verify, Workload
     from conftest import Ledger as LedgerType
-    from conftest import ServerProcess, Verify, Workload
 
 
 def run_check(db: Path) -> str:
@@ -42,6 +42,7 @@ def test_acknowledged_writes_survive_sigkill_and_nothing_half_written_shows(
     tmp_path: Path,
     server_process: Callable[[Path], ServerProcess],
     workload: Callable[..., Workload],
+    importer: Callable[[ServerProcess], ImportProcess],
     ledger: LedgerType,
     long_tests: bool,
     verify: Verify,
@@ -53,12 +54,14 @@ def test_acknowledged_writes_survive_sigkill_and_nothing_half_written_shows(
     db = tmp_path / "crash.db"
     server = server_process(db)
     clients = workload(server.base, ledger, threads=4, seed=seed)
+    feed = importer(server)
     server.start()
     clients.start()
     moments: list[str] = []
     for n in range(kills):
         if server.process is None:
             server.spawn()
+        feed.keep_running()
         if n and rng.random() < 0.25:  # some kills land while it starts (migrate, reindex)
             pause = rng.uniform(0.0, 2.5)
             time.sleep(pause)
@@ -69,6 +72,7 @@ def test_acknowledged_writes_survive_sigkill_and_nothing_half_written_shows(
             time.sleep(pause)
             moments.append(f"{pause:.2f}s after ready")
         server.kill()
+        feed.kill()  # a power cut takes the import down too
     server.start()
     acks_before = ledger.acks
     deadline = time.monotonic() + 10
@@ -100,6 +104,15 @@ def test_acknowledged_writes_survive_sigkill_and_nothing_half_written_shows(
             if not deleted:
                 assert json.loads(response.content)["meta"]["versionId"] == str(version)
     assert server.terminate() in (0, -signal.SIGTERM), server.output()
+
+    # The import, killed mid-file as often as the server, resumes: run again, it ends
+    # without a rejected record, and once more it finds everything already there.
+    resumed = feed.run_to_the_end()
+    assert resumed.returncode == 0, f"{resumed.stdout}{resumed.stderr} {context}"
+    again = feed.run_to_the_end()
+    assert again.returncode == 0, f"{again.stdout}{again.stderr} {context}"
+    assert "created 0, updated 0," in again.stdout + again.stderr, f"{again.stdout} {context}"
+    assert feed.runs >= 2, f"the import hardly ran next to the server {context}"
 
     assert verify.missing_writes(db, acked) == [], context
     assert verify.torn_transactions(db, ledger.transactions) == [], context
