@@ -4,8 +4,9 @@ A bare Starlette app (no FastAPI, no validation, no negotiation, no indexing) th
 Patients the way mhs-fhir does, so that ``server / ceiling`` measures what the server's own
 layers cost on top of the same ASGI server, event loop and database:
 
-* one SQLite file opened with the server's pragmas (WAL, ``synchronous=FULL``, 64 MiB page
-  cache, 256 MiB mmap) and one table ``(type, id) PRIMARY KEY -> version, last_updated, body``;
+* one SQLite file opened with the server's pragmas (WAL, ``synchronous=FULL``, its page cache
+  and mmap sizes from ``fhir_server.storage.sqlite``) and one table
+  ``(type, id) PRIMARY KEY -> version, last_updated, body``;
 * ``GET /fhir/Patient/{id}``: a primary-key lookup on the event-loop thread with a sync
   ``sqlite3`` connection (as ``SqliteStore.read`` does); answers the stored bytes as
   ``application/fhir+json``;
@@ -42,6 +43,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from fhir_server.storage.sqlite import MMAP_BYTES, PAGE_CACHE_BYTES
+
 FHIR_JSON = "application/fhir+json"
 GROUP_COMMIT_MAX = 128
 SCHEMA = """
@@ -72,8 +75,8 @@ def connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA busy_timeout = 30000")
-    conn.execute("PRAGMA cache_size = -65536")
-    conn.execute("PRAGMA mmap_size = 268435456")
+    conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_BYTES // 1024}")
+    conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
     return conn
 
 

@@ -26,7 +26,7 @@ Each gets a pool of ``--pool`` Patients (created through its own API) and a warm
 3. Memory: the server takes ``--creates`` creates (100k) in chunks of ``--sample-every``
    (10k); its VmRSS, RssAnon and RssFile are read from ``/proc/<pid>/status`` after each
    chunk. The ceiling then takes ``--control-creates`` as a control: SQLite's page cache
-   (``cache_size`` 64 MiB per connection, in both) grows with the pages written until full,
+   (``PAGE_CACHE_BYTES`` per connection, in both) grows with the pages written until full,
    then RSS must stay flat.
 
 How to read the output
@@ -81,6 +81,11 @@ import orjson
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
+if str(ROOT) not in sys.path:  # run as a script: this worktree's code comes first
+    sys.path.insert(0, str(ROOT))
+
+from fhir_server.storage.sqlite import PAGE_CACHE_BYTES  # noqa: E402
+
 DEFAULT_PATIENT = Path("/work/shared/data/fhir-r4-examples/Patient-example.json")
 FHIR_JSON = "application/fhir+json"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -751,7 +756,7 @@ class MemoryRun:
         return self.slope <= limit if self.conclusive else None
 
 
-SQLITE_CACHE_MIB = 64.0  # PRAGMA cache_size = -65536 (KiB) on each connection, server and ceiling
+SQLITE_CACHE_MIB = PAGE_CACHE_BYTES / 2**20  # on each connection, server and ceiling
 
 
 def db_mib(target: Target) -> float:
