@@ -340,19 +340,26 @@ def _version(type: str, id: str, row: Sequence[Any]) -> StoredVersion:
     )
 
 
-def _pid_lookup(conn: sqlite3.Connection, local: dict[str, int]) -> Callable[[str], int | None]:
-    """Parameter ids as the writer's connection sees them: a session also finds the keys an
-    earlier job of its batch registered (committed with it, not yet in the shared map)."""
+def _pid_lookup(conn: sqlite3.Connection, known: dict[str, int]) -> Callable[[str], int | None]:
+    """Parameter ids from ``known``, else as ``conn`` sees them (and then remembered in
+    ``known``): a session passes its own map, so that it also finds the keys an earlier job
+    of its batch registered (committed with it, not yet in the shared map)."""
 
     def pid_of(key: str) -> int | None:
-        pid = local.get(key)
+        pid = known.get(key)
         if pid is None:
             row = conn.execute("SELECT pid FROM params WHERE key = ?", (key,)).fetchone()
             if row is not None:
-                pid = local[key] = row[0]
+                pid = known.setdefault(key, row[0])
         return pid
 
     return pid_of
+
+
+def _compiler(conn: sqlite3.Connection, known: dict[str, int]) -> Compiler:
+    """A search compiler that looks parameter ids up (see _pid_lookup) and probes index scans
+    on ``conn``."""
+    return Compiler(_pid_lookup(conn, known), _size_of(conn))
 
 
 def _size_of(conn: sqlite3.Connection) -> SizeOf:
@@ -440,15 +447,14 @@ class _Session:
 
     async def search(self, plan: SearchPlan) -> SearchPage:
         def work(conn: sqlite3.Connection, local: dict[str, int]) -> SearchPage:
-            sql, args = Compiler(_pid_lookup(conn, local), _size_of(conn)).search(plan)
+            sql, args = _compiler(conn, local).search(plan)
             return _page(plan, conn.execute(sql, args).fetchall())
 
         return await self.call(work)
 
     async def count(self, plan: SearchPlan) -> int:
         def work(conn: sqlite3.Connection, local: dict[str, int]) -> int:
-            compiler = Compiler(_pid_lookup(conn, local), _size_of(conn))
-            sql, args = compiler.search(plan, count_only=True)
+            sql, args = _compiler(conn, local).search(plan, count_only=True)
             return int(conn.execute(sql, args).fetchone()[0])
 
         return await self.call(work)
@@ -598,19 +604,6 @@ class SqliteStore:
     async def _query(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
         return await self._in_worker(lambda conn: conn.execute(sql, args).fetchall())
 
-    def _pid_on(self, conn: sqlite3.Connection) -> Callable[[str], int | None]:
-        """Parameter ids from the shared map, else looked up on ``conn`` (and remembered)."""
-
-        def pid_of(key: str) -> int | None:
-            pid = self._params.ids.get(key)
-            if pid is None:
-                row = conn.execute("SELECT pid FROM params WHERE key = ?", (key,)).fetchone()
-                if row is not None:
-                    pid = self._params.ids.setdefault(key, row[0])
-            return pid
-
-        return pid_of
-
     async def history(self, query: HistoryQuery) -> Sequence[StoredVersion]:
         sql, args = _history_sql(query)
         rows = await self._query(sql, args)
@@ -618,14 +611,14 @@ class SqliteStore:
 
     async def search(self, plan: SearchPlan) -> SearchPage:
         def work(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
-            sql, args = Compiler(self._pid_on(conn), _size_of(conn)).search(plan)
+            sql, args = _compiler(conn, self._params.ids).search(plan)
             return conn.execute(sql, args).fetchall()
 
         return _page(plan, await self._in_worker(work))
 
     async def count(self, plan: SearchPlan) -> int:
         def work(conn: sqlite3.Connection) -> int:
-            sql, args = Compiler(self._pid_on(conn), _size_of(conn)).search(plan, count_only=True)
+            sql, args = _compiler(conn, self._params.ids).search(plan, count_only=True)
             return int(conn.execute(sql, args).fetchone()[0])
 
         return await self._in_worker(work)
@@ -633,7 +626,7 @@ class SqliteStore:
     def explain(self, plan: SearchPlan) -> list[str]:
         """SQLite's query plan for a search (for benchmarks and investigations)."""
         conn = self._read_conn()
-        sql, args = Compiler(self._pid_on(conn), _size_of(conn)).search(plan)
+        sql, args = _compiler(conn, self._params.ids).search(plan)
         rows = conn.execute("EXPLAIN QUERY PLAN " + sql, args).fetchall()
         return [str(row[-1]) for row in rows]
 
