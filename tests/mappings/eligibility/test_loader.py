@@ -18,8 +18,10 @@ from fhir_server.indexing.reindex import ensure_index
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.search import search
 from fhir_server.storage import HistoryQuery, Store, open_store
+from mappings.eligibility.generator import generate
 from mappings.eligibility.loader import ImportReport, import_records
 from mappings.eligibility.records import EligibilityRecord, check
+from mappings.imports import BATCH_RECORDS, Pace
 from smart_auth.context import AccessContext
 from smart_auth.patients import patients_for
 
@@ -232,3 +234,16 @@ def test_a_dry_run_counts_but_stores_nothing(run: Any) -> None:
     report = run(dry)
     assert report.created == 2
     assert run(_versions) == 0
+
+
+def test_an_import_paces_its_batches_by_default(run: Any) -> None:
+    """Without a batch size the loader takes its batches from a Pace (the first holds
+    ``Pace().size`` records): 120 records are more than one transaction, each with its
+    Provenance, where fixed batches of BATCH_RECORDS would make one."""
+    records = [check(n, values) for n, values in enumerate(generate(40, seed=3), start=1)]
+    good = [r for r in records if isinstance(r, EligibilityRecord)][:120]
+    assert len(good) == 120 > Pace().size and BATCH_RECORDS >= 120
+    report = run(importing(*good))
+    assert report.rejected == 0, report.rejects
+    provenances = run(lambda ctx: _all(ctx, "Provenance"))
+    assert len(provenances) >= 2
