@@ -109,9 +109,15 @@ class _Decoded:
 
 def _normalized_bytes(password: str) -> bytes:
     """The bytes that get hashed. Raises ValueError (without echoing the password) when the
-    text cannot be encoded, e.g. it holds unpaired surrogates."""
+    text cannot be encoded, e.g. it holds unpaired surrogates, or holds a NUL character.
+
+    scrypt keys HMAC with the password, and HMAC pads a short key with zero bytes: ``pw``
+    and ``pw`` followed by NULs would give the same hash, so no password may hold a NUL.
+    """
     if not isinstance(password, str):
         raise TypeError("password must be a str")
+    if "\x00" in password:
+        raise ValueError("password must not contain a NUL character")
     try:
         return unicodedata.normalize("NFKC", password).encode("utf-8")
     except UnicodeEncodeError:

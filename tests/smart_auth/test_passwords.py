@@ -32,8 +32,11 @@ FAST = ScryptCost(n=16, r=1, p=1)  # tests only: the default cost is far higher
 GOOD = "Correct-Horse-Battery-9"
 SECRET = "Zq7!unguessable-sentinel"
 
-# Text that can be encoded (no unpaired surrogates).
-passwords_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
+# Text a password may be: encodable (no unpaired surrogates), no NUL (refused: see
+# test_a_password_holding_a_nul_character_is_refused).
+passwords_text = st.text(
+    st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=40
+)
 printable_ascii = st.characters(min_codepoint=0x21, max_codepoint=0x7E)
 fast_settings = settings(max_examples=40, deadline=None)
 
@@ -49,6 +52,18 @@ def b64(text: str) -> bytes:
 @given(password=passwords_text)
 def test_hashed_password_verifies(password: str) -> None:
     assert verify_password(password, hash_password(password, cost=FAST))
+
+
+def test_a_password_with_trailing_nul_characters_does_not_verify_against_it_without() -> None:
+    """HMAC pads short keys with zero bytes, so scrypt alone hashes 'pw' and 'pw\\x00' alike."""
+    assert not verify_password("pass\x00", hash_password("pass", cost=FAST))
+    assert not verify_password("\x00", hash_password("", cost=FAST))
+
+
+def test_a_password_holding_a_nul_character_is_refused() -> None:
+    with pytest.raises(ValueError, match="NUL"):
+        hash_password("pass\x00word", cost=FAST)
+    assert "password must not contain a NUL character" in password_problems("Pass\x00word-123")
 
 
 @fast_settings
