@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from fhir_server.storage import Write
+from fhir_server.storage.records import StorageError
 from fhir_server.storage.schema import SCHEMA_VERSION
 from fhir_server.storage.sqlite import SchemaTooNew, SqliteStore
 
@@ -75,6 +76,30 @@ async def test_a_write_gets_in_between_another_process_back_to_back_transactions
     finally:
         hog.kill()
         await hog.wait()
+        await store.close()
+
+
+async def test_a_transaction_that_never_gets_the_write_lock_fails_and_stores_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another connection keeps the write lock: the transaction's first operation fails with
+    a StorageError once the wait is over, instead of waiting for a connection forever."""
+    monkeypatch.setattr("fhir_server.storage.sqlite._LOCK_WAIT", 0.2)
+    path = str(tmp_path / "locked.db")
+    store = SqliteStore(path)
+    await store.open()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StorageError, match="locked"):
+            async with store.transaction() as session:
+                await asyncio.wait_for(session.write([create("never")]), timeout=10)
+        other.execute("ROLLBACK")
+        assert await store.read("Patient", "never") is None
+        await store.write([create("later")])  # the writer goes on once the lock is free
+        assert await store.read("Patient", "later") is not None
+    finally:
+        other.close()
         await store.close()
 
 
