@@ -6,7 +6,8 @@
 - Writes go to one writer thread. It takes every job waiting in its queue, applies each
   inside its own SAVEPOINT of one transaction and commits once (group commit): a job whose
   compare-and-swap fails is rolled back alone, the others commit, and no caller hears of
-  success before the commit is durable (``synchronous=FULL``).
+  success before the commit is durable (``synchronous=FULL``). A transaction (``_Session``)
+  is such a job that lends the writer's connection to the caller's thread until it ends.
 - Index rows live in one table per parameter type; parameter keys are interned as small
   integers (``params``), registered before any job of a batch runs.
 """
