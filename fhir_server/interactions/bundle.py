@@ -281,35 +281,58 @@ def _rewrite(value: Any, mapping: dict[str, str], key: str = "") -> Any:
     return value
 
 
-async def _resolve_conditional_references(ctx: Context, value: Any, cache: dict[str, str]) -> Any:
-    """``{"reference": "Type?criteria"}`` -> ``Type/id`` of its single match."""
+def _is_conditional(reference: Any) -> bool:
+    """``Type?criteria`` (not ``Type/id?...``)."""
+    return isinstance(reference, str) and "?" in reference and "/" not in reference.split("?", 1)[0]
+
+
+def _collect_conditional(value: Any, found: list[str]) -> None:
+    """Append every conditional reference in ``value`` to ``found``, in document order."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "reference" and _is_conditional(item):
+                found.append(item)
+            elif isinstance(item, (dict, list)):
+                _collect_conditional(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, (dict, list)):
+                _collect_conditional(item, found)
+
+
+def _replace_conditional(value: Any, resolved: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: resolved[item]
+            if key == "reference" and _is_conditional(item)
+            else _replace_conditional(item, resolved)
+            for key, item in value.items()
+        }
     if isinstance(value, list):
-        return [await _resolve_conditional_references(ctx, v, cache) for v in value]
-    if not isinstance(value, dict):
+        return [_replace_conditional(item, resolved) for item in value]
+    return value
+
+
+async def _resolve_conditional_references(ctx: Context, value: Any, cache: dict[str, str]) -> Any:
+    """``{"reference": "Type?criteria"}`` -> ``Type/id`` of its single match; ``value``
+    itself when it has no conditional reference."""
+    found: list[str] = []
+    _collect_conditional(value, found)
+    if not found:
         return value
-    out = {}
-    for key, item in value.items():
-        if (
-            key == "reference"
-            and isinstance(item, str)
-            and "?" in item
-            and "/" not in item.split("?", 1)[0]
-        ):
-            if item not in cache:
-                type, query = item.split("?", 1)
-                check_type(type)
-                matches = await conditional_matches(ctx, type, query)
-                if len(matches) != 1:
-                    raise BadRequest(
-                        f"the conditional reference {item!r} matches {len(matches)} resources;"
-                        " it must match exactly one",
-                        code="not-found" if not matches else "multiple-matches",
-                    )
-                cache[item] = f"{type}/{matches[0].id}"
-            out[key] = cache[item]
-        else:
-            out[key] = await _resolve_conditional_references(ctx, item, cache)
-    return out
+    for item in found:
+        if item not in cache:
+            type, query = item.split("?", 1)
+            check_type(type)
+            matches = await conditional_matches(ctx, type, query)
+            if len(matches) != 1:
+                raise BadRequest(
+                    f"the conditional reference {item!r} matches {len(matches)} resources;"
+                    " it must match exactly one",
+                    code="not-found" if not matches else "multiple-matches",
+                )
+            cache[item] = f"{type}/{matches[0].id}"
+    return _replace_conditional(value, cache)
 
 
 def _failed_at(entry: Entry, error: FhirError) -> FhirError:
