@@ -267,6 +267,12 @@ def _is_reference_like(key: str) -> bool:
     return key == "reference" or lowered.endswith(("uri", "url", "canonical", "oid", "uuid"))
 
 
+def _mentions(value: Any, mapping: dict[str, str]) -> bool:
+    """Whether ``value`` may hold a key of ``mapping`` (all ``urn:uuid:``/``urn:oid:``
+    fullUrls): false when no ``urn:`` appears anywhere in it, so _rewrite can be skipped."""
+    return bool(mapping) and b"urn:" in orjson.dumps(value)
+
+
 def _rewrite(value: Any, mapping: dict[str, str], key: str = "") -> Any:
     """Replace references, URIs and narrative links equal to a key of ``mapping``."""
     if isinstance(value, dict):
@@ -393,7 +399,9 @@ async def transaction(
             try:
                 if entry.resource is not None:
                     resolved = await _resolve_conditional_references(tx, entry.resource, cache)
-                    entry.resource = _rewrite(resolved, mapping) if mapping else resolved
+                    entry.resource = (
+                        _rewrite(resolved, mapping) if _mentions(resolved, mapping) else resolved
+                    )
             except FhirError as error:
                 raise _failed_at(entry, error) from None
             if mapping and entry.query:

@@ -10,6 +10,8 @@ from fhir_server.errors import InvalidSearch
 
 def split_unescaped(value: str, sep: str) -> list[str]:
     """Split at ``sep`` not preceded by a backslash; keep escapes for the next split."""
+    if "\\" not in value:
+        return value.split(sep)
     parts, current, i = [], [], 0
     while i < len(value):
         ch = value[i]
@@ -30,6 +32,8 @@ def split_unescaped(value: str, sep: str) -> list[str]:
 def unescape(value: str) -> str:
     """The value with ``\\\\ \\, \\| \\$`` escapes resolved; any other backslash is an
     error (search.html#escaping: ``xx\\xx`` is illegal)."""
+    if "\\" not in value:
+        return value
     out, i = [], 0
     while i < len(value):
         if value[i] == "\\":
