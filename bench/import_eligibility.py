@@ -50,7 +50,8 @@ average) **with peak memory under 500 MB** (10^6 bytes).
 * memory: peak RSS at 1,000,000 records as ``RssAnon`` + ``RssFile``, each linear in records
   through the two largest sizes but capped at what SQLite can hold per connection (the
   import's connections are counted in ``/proc/<pid>/fd``: the writer, the reader and the read
-  pool): ``RssAnon`` at the heap at startup + SQLite's page cache per connection (the Python
+  pool): ``RssAnon`` at the heap at startup + SQLite's page caches (the writer's
+  ``BULK_WRITER_CACHE_BYTES``, ``PAGE_CACHE_BYTES`` for each other connection) (the Python
   heap itself stays flat during an import: tracemalloc, 8 vs 40 batches, +0.1 MB),
   ``RssFile`` at the mapped code + SQLite's ``mmap_size`` per connection (database pages
   mapped by a connection count in RSS until the mapping is full; none since the store maps
@@ -97,7 +98,11 @@ from fhir_server.indexing.reindex import ensure_index  # noqa: E402
 from fhir_server.interactions.context import Context  # noqa: E402
 from fhir_server.interactions.search import search  # noqa: E402
 from fhir_server.storage import open_store  # noqa: E402
-from fhir_server.storage.sqlite import MMAP_BYTES, PAGE_CACHE_BYTES  # noqa: E402
+from fhir_server.storage.sqlite import (  # noqa: E402
+    BULK_WRITER_CACHE_BYTES,
+    MMAP_BYTES,
+    PAGE_CACHE_BYTES,
+)
 from ig.naming import DOD_ID  # noqa: E402
 from mappings.eligibility.generator import generate_file  # noqa: E402
 from mappings.eligibility.loader import import_records  # noqa: E402
@@ -546,7 +551,7 @@ def extrapolate(startup_runs: Sequence[Run], firsts: Sequence[Run]) -> list[tupl
     heap = min(run.max_anon for run in startup_runs)  # the interpreter and its modules
     connections = max(run.connections for run in runs) or 1
     anon_linear = anon[0] + anon[1] * TARGET_RECORDS
-    anon_cap = heap + connections * PAGE_CACHE_BYTES
+    anon_cap = heap + BULK_WRITER_CACHE_BYTES + (connections - 1) * PAGE_CACHE_BYTES
     anon_at = max(min(anon_linear, anon_cap), float(max(run.max_anon for run in runs)))
     file_linear = file_[0] + file_[1] * TARGET_RECORDS
     file_at = max(
@@ -560,7 +565,8 @@ def extrapolate(startup_runs: Sequence[Run], firsts: Sequence[Run]) -> list[tupl
     )
     say(
         f"  -> RssAnon: linear {mb(anon_linear)} MB, at most the heap at startup ({mb(heap)} MB)"
-        f" + {connections} connections x SQLite's {PAGE_CACHE_BYTES // 2**20} MiB page cache"
+        f" + SQLite's page caches: the writer's {BULK_WRITER_CACHE_BYTES // 2**20} MiB and"
+        f" {connections - 1} x {PAGE_CACHE_BYTES // 2**20} MiB"
         f" = {mb(anon_cap)} MB: {mb(anon_at)} MB"
     )
     say(

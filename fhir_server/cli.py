@@ -41,12 +41,13 @@ def _with_store(
     work: Callable[[Context], Awaitable[T]],
     *,
     ensure_indexed: bool = True,
+    bulk: bool = False,
 ) -> T:
-    """Open the store (reindexing first if it needs it), run ``work`` with an interaction
-    context, close the store."""
+    """Open the store (reindexing first if it needs it; ``bulk``: for a load, see
+    ``open_store``), run ``work`` with an interaction context, close the store."""
 
     async def run() -> T:
-        store: Store = open_store(database_url)
+        store: Store = open_store(database_url, bulk=bulk)
         await store.open()
         try:
             if ensure_indexed:
@@ -243,7 +244,7 @@ def load(files: tuple[Path, ...], database_url: str, base_url: str, quiet: bool)
         with tqdm(total=total, unit="rec", disable=quiet or None, file=sys.stderr) as bar:
             return await load_files(ctx, paths, on_record=lambda: bar.update(1))
 
-    report = _with_store(database_url, base_url, work)
+    report = _with_store(database_url, base_url, work, bulk=True)
     for error in report.errors:
         click.echo(f"error: {error}", err=True)
     click.echo(

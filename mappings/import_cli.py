@@ -42,7 +42,7 @@ def run_import(
     close the store; a bad database URL is a clear error."""
 
     async def run() -> ImportReport:
-        store = open_store(database_url)
+        store = open_store(database_url, bulk=True)
         await store.open()
         try:
             await ensure_index(store, base_url=base_url)

@@ -39,15 +39,16 @@ def redacted(url: str) -> str:
     return f"{scheme}://{user}:***@{hosts}{rest[hosts_end:]}"
 
 
-def open_store(database_url: str) -> Store:
+def open_store(database_url: str, *, bulk: bool = False) -> Store:
     """The engine for ``database_url`` (not yet opened): ``sqlite:///path`` or
     ``sqlite://:memory:``; ``mongodb://...`` or ``mongodb+srv://...`` (options pass to
     pymongo; the path names the database, default ``mhs_fhir``; ``allow_standalone=true``
-    accepts a server without transactions)."""
+    accepts a server without transactions). ``bulk``: the store is opened for an import,
+    which writes much in few transactions (SQLite gives its writer a larger page cache)."""
     if database_url.startswith("sqlite:"):
         from fhir_server.storage.sqlite import SqliteStore
 
-        return SqliteStore.from_url(database_url)
+        return SqliteStore.from_url(database_url, bulk=bulk)
     if database_url.startswith(("mongodb://", "mongodb+srv://")):
         from fhir_server.storage.mongo import MongoStore
 

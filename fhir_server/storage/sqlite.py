@@ -56,7 +56,17 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _GROUP_COMMIT_MAX = 128
 PAGE_CACHE_BYTES = 4 * 2**20
-"""SQLite's page cache, per connection (``PRAGMA cache_size``)."""
+"""SQLite's page cache, per reading connection (``PRAGMA cache_size``)."""
+BULK_WRITER_CACHE_BYTES = 32 * 2**20
+"""The writer's page cache in a store opened for an import (``bulk``). Every write inserts
+index rows at scattered places of the index B-trees; with their inner pages cached, an
+insert reads one leaf (an eligibility import of 10k families: SQL time 25.7 -> 18.8 s against
+4 MiB). The server's writer keeps ``PAGE_CACHE_BYTES``: its writes are few and small, and its
+memory stays flat."""
+WAL_CHECKPOINT_PAGES = 10_000
+"""How many pages the write-ahead log grows to before a commit copies it into the database
+(``PRAGMA wal_autocheckpoint``; SQLite's default is 1,000). A page that many commits change
+is copied once per checkpoint (an import of 5k families: time in commits 8.7 -> 5.0 s)."""
 MMAP_BYTES = 0
 """How much of the file SQLite maps into memory, per connection (``PRAGMA mmap_size``)."""
 _LOCK_WAIT = 30.0
@@ -88,7 +98,7 @@ class SchemaTooNew(StorageError):
     """The database was written by a newer build; opening it could corrupt it."""
 
 
-def _connect(path: str) -> sqlite3.Connection:
+def _connect(path: str, *, cache_bytes: int = PAGE_CACHE_BYTES) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
@@ -98,8 +108,9 @@ def _connect(path: str) -> sqlite3.Connection:
     # cache holds the hot part of the file once for every connection and process, while a
     # cache or map per connection grows the server's memory with the database (searches at
     # 1M resources measured as fast either way; bench/README.md).
-    conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_BYTES // 1024}")
+    conn.execute(f"PRAGMA cache_size = -{cache_bytes // 1024}")
     conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+    conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
     return conn
 
 
@@ -183,14 +194,15 @@ class _Job(Generic[T]):
 class _Writer(threading.Thread):
     """Owns the only writing connection; see the module docstring for group commit."""
 
-    def __init__(self, path: str, params: _Params) -> None:
+    def __init__(self, path: str, params: _Params, cache_bytes: int) -> None:
         super().__init__(name="sqlite-writer", daemon=True)
         self._path = path
         self._params = params
+        self._cache_bytes = cache_bytes
         self.jobs: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
 
     def run(self) -> None:
-        conn = _connect(self._path)
+        conn = _connect(self._path, cache_bytes=self._cache_bytes)
         conn.execute("PRAGMA busy_timeout = 0")  # _begin_write waits for the lock itself
         try:
             stop = False
@@ -537,10 +549,12 @@ def _page(plan: SearchPlan, rows: list[Any]) -> SearchPage:
 
 
 class SqliteStore:
-    """A :class:`~fhir_server.storage.protocol.Store` on one SQLite file."""
+    """A :class:`~fhir_server.storage.protocol.Store` on one SQLite file; ``bulk``: for an
+    import (see ``BULK_WRITER_CACHE_BYTES``)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, bulk: bool = False) -> None:
         self.path = path
+        self._writer_cache = BULK_WRITER_CACHE_BYTES if bulk else PAGE_CACHE_BYTES
         self._writer: _Writer | None = None
         self._reader: sqlite3.Connection | None = None
         self._local = threading.local()
@@ -550,12 +564,12 @@ class SqliteStore:
         self._params = _Params()
 
     @classmethod
-    def from_url(cls, url: str) -> SqliteStore:
+    def from_url(cls, url: str, *, bulk: bool = False) -> SqliteStore:
         """``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``."""
         prefix = "sqlite:///"
         if not url.startswith(prefix) or len(url) == len(prefix):
             raise ValueError(f"expected sqlite:///path/to/file.db, got {url!r}")
-        return cls(url[len(prefix) :])
+        return cls(url[len(prefix) :], bulk=bulk)
 
     async def open(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -569,7 +583,7 @@ class SqliteStore:
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=min(4, (os.cpu_count() or 1) + 1), thread_name_prefix="sqlite-read"
         )
-        self._writer = _Writer(self.path, self._params)
+        self._writer = _Writer(self.path, self._params, self._writer_cache)
         self._writer.start()
 
     async def close(self) -> None:

@@ -251,7 +251,7 @@ def mllp(port: int, host: str, timezone: str | None, database_url: str, base_url
     zone = _zone(timezone)
 
     async def run() -> None:
-        store = open_store(database_url)
+        store = open_store(database_url, bulk=True)
         await store.open()
         try:
             await ensure_index(store, base_url=base_url)

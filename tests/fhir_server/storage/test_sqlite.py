@@ -14,7 +14,14 @@ import pytest
 from fhir_server.storage import Write
 from fhir_server.storage.records import StorageError
 from fhir_server.storage.schema import SCHEMA_VERSION
-from fhir_server.storage.sqlite import SchemaTooNew, SqliteStore
+from fhir_server.storage.sqlite import (
+    BULK_WRITER_CACHE_BYTES,
+    PAGE_CACHE_BYTES,
+    WAL_CHECKPOINT_PAGES,
+    SchemaTooNew,
+    SqliteStore,
+    _Job,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -144,3 +151,23 @@ def test_database_urls_name_a_file() -> None:
     assert SqliteStore.from_url("sqlite:////abs/x.db").path == "/abs/x.db"
     with pytest.raises(ValueError, match="sqlite:///"):
         SqliteStore.from_url("sqlite://")
+
+
+async def _writer_pragma(store: SqliteStore, name: str) -> int:
+    job: _Job[int] = _Job(lambda conn, _: int(conn.execute(f"PRAGMA {name}").fetchone()[0]), set())
+    return await store._submit(job)
+
+
+@pytest.mark.parametrize(
+    ("bulk", "cache_bytes"), [(False, PAGE_CACHE_BYTES), (True, BULK_WRITER_CACHE_BYTES)]
+)
+async def test_a_store_opened_for_an_import_gives_its_writer_the_larger_page_cache(
+    tmp_path: Path, bulk: bool, cache_bytes: int
+) -> None:
+    store = SqliteStore(str(tmp_path / "cache.db"), bulk=bulk)
+    await store.open()
+    try:
+        assert await _writer_pragma(store, "cache_size") == -(cache_bytes // 1024)  # KiB
+        assert await _writer_pragma(store, "wal_autocheckpoint") == WAL_CHECKPOINT_PAGES
+    finally:
+        await store.close()
