@@ -11,7 +11,9 @@ what changes:
    four searches a batch): unchanged resources are left out, so importing a file twice writes
    nothing the second time, and a changed record makes a new version of only what changed;
 2. a record older (by its record timestamp) than the one last applied to the same key (kept
-   on the item's marker resource) is skipped, so the order of records does not matter;
+   on the item's marker resource) is skipped, so the order of records does not matter; only
+   the directory entries it names (an enrollment site, a clinic) are still created when not
+   stored yet, so that they do not depend on the order either;
 3. changed resources go in as updates (``If-Match`` on the stored version, so a concurrent
    change fails the batch rather than being lost) or creates, with a Provenance naming the
    file, its line range and the job;
@@ -70,9 +72,21 @@ class Reject:
 
 @dataclass(frozen=True, slots=True)
 class Mapped:
-    """The resources of one record, with the search criteria that find each again."""
+    """The resources of one record, with the search criteria that find each again.
+
+    ``directory``: what the record names rather than says (an enrollment site, a clinic, a
+    provider), stored before its ``resources``. A record that is applied creates or updates
+    these like its own; one that is not (an older record of the same person) still creates
+    those not stored yet, so that what is in the directory does not depend on the order or
+    batching of the records.
+    """
 
     resources: tuple[tuple[dict[str, Any], str], ...]  # (resource, conditional criteria)
+    directory: tuple[tuple[dict[str, Any], str], ...] = ()
+
+    @property
+    def everything(self) -> tuple[tuple[dict[str, Any], str], ...]:
+        return (*self.directory, *self.resources)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +103,7 @@ class Item:
 
 
 Plan = tuple[Item, list[Change]]
+Extra = tuple[Item, Change]  # a directory entry that a record not applied still creates
 
 
 @dataclass(slots=True)
@@ -222,8 +237,9 @@ def _order(item: Item) -> tuple[datetime, int]:
     return (item.recorded or datetime.min.replace(tzinfo=UTC), item.line)
 
 
-async def _plan(ctx: Context, items: list[Item]) -> tuple[list[Plan], int]:
-    """Per record, the resources that change; and how many records change nothing."""
+async def _plan(ctx: Context, items: list[Item]) -> tuple[list[Plan], list[Extra], int]:
+    """Per record, the resources that change; the directory entries that records not
+    applied still create (see Mapped); and how many records change nothing."""
     unchanged = 0
     latest: dict[str, Item] = {}
     for item in items:  # within a batch, the newest record of a person wins
@@ -232,10 +248,10 @@ async def _plan(ctx: Context, items: list[Item]) -> tuple[list[Plan], int]:
             unchanged += 1
         if seen is None or _order(item) >= _order(seen):
             latest[item.key] = item
-    mapped = [(i, i.mapped.resources) for i in latest.values()]
+    mapped = [(i, i.mapped.everything) for i in latest.values()]
     wanted: dict[str, set[str]] = {}
-    for _, resources in mapped:
-        for resource, criteria in resources:
+    for item in items:
+        for resource, criteria in item.mapped.everything:
             wanted.setdefault(resource["resourceType"], set()).add(criteria)
     stored: dict[str, dict[str, Any]] = {}
     for type, keys in wanted.items():
@@ -246,6 +262,7 @@ async def _plan(ctx: Context, items: list[Item]) -> tuple[list[Plan], int]:
     ids = {f"{type}?{key}": new_id() for type, keys in wanted.items() for key in keys}
     ids.update({key: resource["id"] for key, resource in stored.items()})
     plans = []
+    losers = [i for i in items if latest[i.key] is not i]  # superseded in this batch
     for record, resources in mapped:
         changes: list[Change] = []
         newer = True  # than the record last applied to this person
@@ -263,6 +280,7 @@ async def _plan(ctx: Context, items: list[Item]) -> tuple[list[Plan], int]:
                 at = _stamped_at(before)
                 if at is not None and at > _instant(record):
                     changes = []
+                    losers.append(record)
                     break  # stale: a newer record of this person was applied already
                 newer = at is None or at < _instant(record)
                 if newer:
@@ -277,7 +295,14 @@ async def _plan(ctx: Context, items: list[Item]) -> tuple[list[Plan], int]:
             unchanged += 1
             continue
         plans.append((record, changes))
-    return plans, unchanged
+    extras: list[Extra] = []
+    for record in losers:
+        for resource, criteria in record.mapped.directory:
+            key = f"{resource['resourceType']}?{criteria}"
+            if key not in stored:
+                resource = {**_resolved(resource, ids), "id": ids[key]}
+                extras.append((record, (resource, criteria, None)))
+    return plans, extras, unchanged
 
 
 def urn_for(type: str, criteria: str) -> str:
@@ -316,16 +341,20 @@ def _restamped(before: dict[str, Any], resource: dict[str, Any]) -> dict[str, An
 
 def _transaction(
     plans: list[Plan],
+    extras: list[Extra],
     *,
     source: str,
     job_id: str,
 ) -> tuple[dict[str, Any], list[Item]]:
-    """The batch's transaction Bundle, and for each entry the record it came from."""
+    """The batch's transaction Bundle, and for each entry the record it came from. Where
+    records of the batch change the same resource (a shared enrollment site), the first
+    applied record's change is the one made."""
     entries: list[dict[str, Any]] = []
     owners: list[Item] = []
     targets: list[dict[str, str]] = []
     seen: set[str] = set()
-    for record, changes in plans:
+    changes_of = [*plans, *((record, [change]) for record, change in extras)]
+    for record, changes in changes_of:
         for resource, criteria, before in changes:
             type = resource["resourceType"]
             key = f"{type}?{criteria}"
@@ -349,7 +378,7 @@ def _transaction(
             entries.append({"fullUrl": full_url, "resource": body, "request": request})
             owners.append(record)
             targets.append({"reference": full_url})
-    lines = [r.line for r, _ in plans]
+    lines = [r.line for r, _ in changes_of]
     provenance = {
         "resourceType": "Provenance",
         "target": targets,
@@ -388,9 +417,9 @@ async def _store_batch(
     pace: Pace,
 ) -> None:
     while True:
-        plans, unchanged = await _plan(ctx, records)
-        if plans and not dry_run:
-            bundle, owners = _transaction(plans, source=source, job_id=report.job_id)
+        plans, extras, unchanged = await _plan(ctx, records)
+        if (plans or extras) and not dry_run:
+            bundle, owners = _transaction(plans, extras, source=source, job_id=report.job_id)
             try:
                 ready = _prepared(ctx, bundle)
                 started = time.monotonic()

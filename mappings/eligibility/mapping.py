@@ -294,8 +294,7 @@ def map_record(r: EligibilityRecord) -> Mapped:
     """Every resource of one record, each with the criteria that find it again."""
     out: list[tuple[dict[str, Any], str]] = []
     site = enrollment_site(r)
-    if site is not None:
-        out.append((site, f"identifier={DMIS_ID}|{r.enrollment_site}"))
+    directory = () if site is None else ((site, f"identifier={DMIS_ID}|{r.enrollment_site}"),)
     out.append((patient(r), patient_criteria(r.dod_id)))
     # The person's own Patient is in the same batch: a conditional reference resolves to it.
     own = {"reference": f"Patient?{patient_criteria(r.dod_id)}"}
@@ -303,4 +302,4 @@ def map_record(r: EligibilityRecord) -> Mapped:
     if link is not None:
         out.append((link, f"identifier={SPONSOR_LINK}|{r.sponsor_dod_id}-{r.dod_id}"))
     out.append((coverage(r, beneficiary=own), f"identifier={TRICARE_COVERAGE}|{r.dod_id}"))
-    return Mapped(tuple(out))
+    return Mapped(tuple(out), directory)

@@ -117,10 +117,11 @@ def _finish(draft: Draft, found: Mapping[str, str]) -> Item:
 
     for entry in draft.directory:
         add(entry)
+    directory = tuple((_literal(resource, found), criteria) for resource, criteria in created)
     resources = tuple(
-        (_literal(resource, found), criteria) for resource, criteria in (*created, *draft.resources)
+        (_literal(resource, found), criteria) for resource, criteria in draft.resources
     )
-    return Item(draft.line, draft.key, draft.recorded, Mapped(resources), draft.marker)
+    return Item(draft.line, draft.key, draft.recorded, Mapped(resources, directory), draft.marker)
 
 
 def _entries(drafts: Iterable[Draft]) -> dict[str, Entry]:

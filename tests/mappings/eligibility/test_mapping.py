@@ -79,7 +79,7 @@ def record(values: dict[str, str], line: int = 1) -> EligibilityRecord:
 
 
 def resources(values: dict[str, str]) -> dict[str, dict[str, Any]]:
-    return {r["resourceType"]: r for r, _ in map_record(record(values)).resources}
+    return {r["resourceType"]: r for r, _ in map_record(record(values)).everything}
 
 
 def extension_code(resource: dict[str, Any], url: str) -> str:
@@ -176,7 +176,7 @@ def test_the_enrollment_site_becomes_an_organization_found_by_dmis_id() -> None:
 
 @pytest.mark.parametrize("values", [SPONSOR, CHILD], ids=["sponsor", "child"])
 def test_every_mapped_resource_is_valid_fhir(values: dict[str, str]) -> None:
-    for resource, _ in map_record(record(values)).resources:
+    for resource, _ in map_record(record(values)).everything:
         document = stamped(
             _literal(resource), id="x", version=1, last_updated="2026-11-01T12:00:00.000Z"
         )
@@ -205,7 +205,7 @@ PROFILE_OF = {
 @pytest.mark.parametrize("values", [SPONSOR, CHILD], ids=["sponsor", "child"])
 def test_every_mapped_resource_meets_its_mhs_profile(values: dict[str, str]) -> None:
     registry = profile_registry()
-    for resource, _ in map_record(record(values)).resources:
+    for resource, _ in map_record(record(values)).everything:
         profile = PROFILE_OF.get(resource["resourceType"])
         if profile is None:
             continue
