@@ -89,15 +89,23 @@ def _value(field: Field, raw: str) -> object:
     if kind == "date":
         if not _DATE.match(text):
             raise _Bad("must be a date YYYYMMDD")
-        try:
-            return datetime.strptime(text, "%Y%m%d").date()
+        try:  # the pattern matched: eight digits (strptime is ten times slower)
+            return date(int(text[:4]), int(text[4:6]), int(text[6:]))
         except ValueError:
             raise _Bad("must be a date YYYYMMDD") from None
     if kind == "instant":
         if not _INSTANT.match(text):
             raise _Bad("must be an instant like 2026-11-01T12:00:00Z")
         try:
-            return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            return datetime(
+                int(text[:4]),
+                int(text[5:7]),
+                int(text[8:10]),
+                int(text[11:13]),
+                int(text[14:16]),
+                int(text[17:19]),
+                tzinfo=UTC,
+            )
         except ValueError:
             raise _Bad("must be an instant like 2026-11-01T12:00:00Z") from None
     if kind == "email":
