@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -130,3 +131,34 @@ def dumps(value: Any, *, pretty: bool = False) -> bytes:
     """Compact JSON (indented with ``pretty``); decimals as they were written."""
     option = orjson.OPT_INDENT_2 if pretty else 0
     return orjson.dumps(value, option=option, default=_exact_decimal)
+
+
+def with_references(node: Any, targets: Mapping[str, str]) -> Any:
+    """``node`` with every ``"reference"`` whose value is a key of ``targets`` replaced by
+    that key's value; the parts that hold none are shared, not copied (``node`` itself when
+    nothing is replaced)."""
+    if isinstance(node, dict):
+        copy: dict[str, Any] | None = None
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str):
+                new = targets.get(value, value)
+            elif isinstance(value, (dict, list)):
+                new = with_references(value, targets)
+            else:
+                continue
+            if new is not value:
+                if copy is None:
+                    copy = dict(node)
+                copy[key] = new
+        return node if copy is None else copy
+    if isinstance(node, list):
+        items: list[Any] | None = None
+        for index, value in enumerate(node):
+            if isinstance(value, (dict, list)):
+                new = with_references(value, targets)
+                if new is not value:
+                    if items is None:
+                        items = list(node)
+                    items[index] = new
+        return node if items is None else items
+    return node

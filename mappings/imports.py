@@ -42,6 +42,7 @@ from fhir_server.interactions.bundle import transaction
 from fhir_server.interactions.common import prepare
 from fhir_server.interactions.context import Context, Prepared
 from fhir_server.interactions.search import search
+from fhir_server.resource_json import with_references
 from ig.naming import EXTENSION
 
 RECORD_TIMESTAMP_EXTENSION = f"{EXTENSION}/source-record-timestamp"
@@ -261,6 +262,10 @@ async def _plan(ctx: Context, items: list[Item]) -> tuple[list[Plan], list[Extra
     # literal and each resource is final before the transaction (see _store_batch).
     ids = {f"{type}?{key}": new_id() for type, keys in wanted.items() for key in keys}
     ids.update({key: resource["id"] for key, resource in stored.items()})
+    # Conditional references to resources of the batch made literal (Type?criteria ->
+    # Type/id); one to anything else is left for the transaction to resolve (which refuses
+    # it unless exactly one resource matches).
+    literal = {key: f"{key.partition('?')[0]}/{id}" for key, id in ids.items()}
     plans = []
     losers = [i for i in items if latest[i.key] is not i]  # superseded in this batch
     for record, resources in mapped:
@@ -269,7 +274,7 @@ async def _plan(ctx: Context, items: list[Item]) -> tuple[list[Plan], list[Extra
         for resource, criteria in resources:
             key = f"{resource['resourceType']}?{criteria}"
             before = stored.get(key)
-            resource = _resolved(_stamp(resource, record), ids)
+            resource = with_references(_stamp(resource, record), literal)
             if before is None:
                 resource = {**resource, "id": ids[key]}
             if (
@@ -300,7 +305,7 @@ async def _plan(ctx: Context, items: list[Item]) -> tuple[list[Plan], list[Extra
         for resource, criteria in record.mapped.directory:
             key = f"{resource['resourceType']}?{criteria}"
             if key not in stored:
-                resource = {**_resolved(resource, ids), "id": ids[key]}
+                resource = {**with_references(resource, literal), "id": ids[key]}
                 extras.append((record, (resource, criteria, None)))
     return plans, extras, unchanged
 
@@ -308,21 +313,6 @@ async def _plan(ctx: Context, items: list[Item]) -> tuple[list[Plan], list[Extra
 def urn_for(type: str, criteria: str) -> str:
     """The fullUrl of a resource's entry in its batch."""
     return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{type}?{criteria}')}"
-
-
-def _resolved(node: Any, ids: dict[str, str]) -> Any:
-    """``node`` with each conditional reference (``Type?criteria``) to a resource of the batch
-    replaced by ``Type/id`` (its stored id, or the one it gets in the batch); a conditional
-    reference to anything else is left for the transaction to resolve (which refuses it
-    unless exactly one resource matches)."""
-    if isinstance(node, dict):
-        reference = node.get("reference")
-        if isinstance(reference, str) and "?" in reference and reference in ids:
-            return {**node, "reference": f"{reference.partition('?')[0]}/{ids[reference]}"}
-        return {k: _resolved(v, ids) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_resolved(v, ids) for v in node]
-    return node
 
 
 def _restamped(before: dict[str, Any], resource: dict[str, Any]) -> dict[str, Any]:

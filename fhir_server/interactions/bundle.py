@@ -33,6 +33,7 @@ from fhir_server.interactions.read import read
 from fhir_server.interactions.search import compartment_types, search, system_types
 from fhir_server.interactions.update import conditional_update, update
 from fhir_server.interactions.vread import vread
+from fhir_server.resource_json import with_references
 from smart_auth.context import Interaction
 
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
@@ -306,19 +307,6 @@ def _collect_conditional(value: Any, found: list[str]) -> None:
                 _collect_conditional(item, found)
 
 
-def _replace_conditional(value: Any, resolved: dict[str, str]) -> Any:
-    if isinstance(value, dict):
-        return {
-            key: resolved[item]
-            if key == "reference" and _is_conditional(item)
-            else _replace_conditional(item, resolved)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [_replace_conditional(item, resolved) for item in value]
-    return value
-
-
 async def _resolve_conditional_references(ctx: Context, value: Any, cache: dict[str, str]) -> Any:
     """``{"reference": "Type?criteria"}`` -> ``Type/id`` of its single match; ``value``
     itself when it has no conditional reference."""
@@ -338,7 +326,7 @@ async def _resolve_conditional_references(ctx: Context, value: Any, cache: dict[
                     code="not-found" if not matches else "multiple-matches",
                 )
             cache[item] = f"{type}/{matches[0].id}"
-    return _replace_conditional(value, cache)
+    return with_references(value, cache)
 
 
 def _failed_at(entry: Entry, error: FhirError) -> FhirError:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fhir_server.interactions.context import Context
+from fhir_server.resource_json import with_references
 from mappings.imports import (
     ImportReport,
     Item,
@@ -89,18 +90,6 @@ def draft_of(facts: Facts, patients: Mapping[str, dict[str, Any]]) -> Draft:
     return map_merge(facts, patients[facts.dod_id], patients[facts.prior_dod_id])
 
 
-def _literal(node: Any, targets: Mapping[str, str]) -> Any:
-    """``node`` with each conditional reference found in ``targets`` made literal."""
-    if isinstance(node, dict):
-        reference = node.get("reference")
-        if isinstance(reference, str) and reference in targets:
-            return {**node, "reference": targets[reference]}
-        return {k: _literal(v, targets) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_literal(v, targets) for v in node]
-    return node
-
-
 def _finish(draft: Draft, found: Mapping[str, str]) -> Item:
     """The loader's Item: missing directory entries first (what they point at before them),
     then the record's own resources; references to stored resources made literal."""
@@ -117,9 +106,11 @@ def _finish(draft: Draft, found: Mapping[str, str]) -> Item:
 
     for entry in draft.directory:
         add(entry)
-    directory = tuple((_literal(resource, found), criteria) for resource, criteria in created)
+    directory = tuple(
+        (with_references(resource, found), criteria) for resource, criteria in created
+    )
     resources = tuple(
-        (_literal(resource, found), criteria) for resource, criteria in draft.resources
+        (with_references(resource, found), criteria) for resource, criteria in draft.resources
     )
     return Item(draft.line, draft.key, draft.recorded, Mapped(resources, directory), draft.marker)
 
