@@ -412,6 +412,7 @@ class _Session:
         self.job: _Job[None] = _Job(self._run, set())
         self.task: asyncio.Future[None] | None = None
         self._held: tuple[sqlite3.Connection, dict[str, int]] | None = None
+        self._ended = False
 
     def _run(self, conn: sqlite3.Connection, pids: dict[str, int]) -> None:
         self.lent.set_result((conn, dict(pids)))
@@ -421,9 +422,12 @@ class _Session:
     def end(self, *, commit: bool) -> None:
         """Give the connection back: commit the session's writes, or roll them back."""
         self._held = None
+        self._ended = True
         self.ending.put(self._END if commit else None)
 
     async def _connection(self) -> tuple[sqlite3.Connection, dict[str, int]]:
+        if self._ended:  # the connection is the writer's again
+            raise StorageError("the transaction has ended")
         if self._held is None:
             assert self.task is not None, "a session is started by SqliteStore.transaction"
             lent = asyncio.wrap_future(self.lent)

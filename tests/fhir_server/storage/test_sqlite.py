@@ -171,3 +171,18 @@ async def test_a_store_opened_for_an_import_gives_its_writer_the_larger_page_cac
         assert await _writer_pragma(store, "wal_autocheckpoint") == WAL_CHECKPOINT_PAGES
     finally:
         await store.close()
+
+
+async def test_a_transaction_that_has_ended_refuses_further_work(tmp_path: Path) -> None:
+    """Its connection is the writer's again: using it would write outside any transaction."""
+    store = SqliteStore(str(tmp_path / "ended.db"))
+    await store.open()
+    try:
+        async with store.transaction() as session:
+            await session.write([create("inside")])
+        with pytest.raises(StorageError, match="ended"):
+            await session.write([create("after")])
+        assert await store.read("Patient", "inside") is not None
+        assert await store.read("Patient", "after") is None
+    finally:
+        await store.close()
