@@ -33,9 +33,10 @@ What it measures
    waiting for the writer, reading, mapping), the top 25 (second run: 15) functions by
    cumulative time and the first run's top 15 by own time, so the next engineer sees where
    the time goes. cProfile slows Python code about 2x,
-   the shares are what matter; it sees only the event-loop thread: the SQL run by the store's
-   threads (the writer: inserts, index rows, commits with ``synchronous=FULL``; the read
-   pool: the comparison's searches) shows up as time waiting in ``select.epoll.poll``.
+   the shares are what matter; it sees only the event-loop thread, which also runs the SQL of
+   each transaction (inserts, index rows: the store lends it the writer's connection); the
+   commits (``synchronous=FULL``, on the writer thread) and the comparison's searches (the
+   read pool) show up as time waiting in ``select.epoll.poll``.
 
 Extrapolation and targets (PASS/FAIL; the exit status is 0 either way, this is a report)
 --------------------------------------------------------------------------------------------
@@ -390,11 +391,13 @@ BOILERPLATE = (
 PHASES = (  # (label, file suffix, function): where an import's time goes
     ("the comparison (imports._plan: identifier searches)", "mappings/imports.py", "_plan"),
     ("  of which the searches", "interactions/search.py", "search"),
+    ("checking ahead of the transaction (imports._prepared)", "mappings/imports.py", "_prepared"),
+    ("FHIR validation (all of it)", "validation/__init__.py", "validate_resource"),
+    ("index rows (indexing.extract, all of it)", "indexing/__init__.py", "extract"),
     ("the transaction (interactions.bundle.transaction)", "interactions/bundle.py", "transaction"),
-    ("  of which validation", "validation/__init__.py", "validate_resource"),
-    ("  of which index rows (indexing.extract)", "indexing/__init__.py", "extract"),
+    ("  of which SQL inserts (storage.sqlite._apply)", "storage/sqlite.py", "_apply"),
     (
-        "waiting for SQLite threads (writer, read pool: epoll)",
+        "waiting for SQLite threads (commits on the writer, searches in the read pool: epoll)",
         "~",
         "<method 'poll' of 'select.epoll'",
     ),
