@@ -48,6 +48,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from urllib.parse import unquote
 
 __all__ = [
@@ -342,8 +343,12 @@ def parse_resource_scope(token: str) -> ResourceScope | None:
     )
 
 
+@lru_cache(maxsize=1024)
 def parse_scopes(text: str | None) -> ScopeSet:
-    """A space-separated scope string (or None) -> what it grants. Never raises."""
+    """A space-separated scope string (or None) -> what it grants. Never raises.
+
+    Parsed once per distinct string (the result is immutable): every request with a token
+    carries its grant's scope string again."""
     resources: list[ResourceScope] = []
     flags: list[str] = []
     rejected: list[str] = []
