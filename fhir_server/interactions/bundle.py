@@ -33,7 +33,7 @@ from fhir_server.interactions.read import read
 from fhir_server.interactions.search import compartment_types, search, system_types
 from fhir_server.interactions.update import conditional_update, update
 from fhir_server.interactions.vread import vread
-from fhir_server.resource_json import with_references
+from fhir_server.resource_json import dumps, with_references
 from smart_auth.context import Interaction
 
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
@@ -271,7 +271,7 @@ def _is_reference_like(key: str) -> bool:
 def _mentions(value: Any, mapping: dict[str, str]) -> bool:
     """Whether ``value`` may hold a key of ``mapping`` (all ``urn:uuid:``/``urn:oid:``
     fullUrls): false when no ``urn:`` appears anywhere in it, so _rewrite can be skipped."""
-    return bool(mapping) and b"urn:" in orjson.dumps(value)
+    return bool(mapping) and b"urn:" in dumps(value)
 
 
 def _rewrite(value: Any, mapping: dict[str, str], key: str = "") -> Any:

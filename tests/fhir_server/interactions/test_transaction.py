@@ -248,6 +248,23 @@ def test_transaction_replaces_urn_uuid_references_with_the_new_server_ids(
     assert observation_body["subject"]["reference"] == located(patient_entry)
 
 
+def test_transaction_keeps_decimal_precision_in_entries_it_rewrites(
+    client: httpx.Client,
+) -> None:
+    """1.50 is read as a Decimal (a float would lose the zero): looking for urn: references
+    in such an entry must not fail on it."""
+    entries = [post_entry(observation(URN_A)), post_entry(patient("1"), URN_A)]
+    entries[0]["resource"]["valueQuantity"] = {"value": "DECIMAL", "unit": "mmol/L"}
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    body = json.dumps(bundle).replace('"DECIMAL"', "1.50").encode()
+    response = client.post("", content=body, headers=SEND)
+    assert response.status_code == 200, response.text
+    obs_entry, patient_entry = response.json()["entry"]
+    raw = client.get(located(obs_entry)).content
+    assert b'"value":1.50' in raw
+    assert json.loads(raw)["subject"]["reference"] == located(patient_entry)
+
+
 def test_transaction_replaces_urn_uuid_references_in_update_entries(client: httpx.Client) -> None:
     org = {
         "resourceType": "Organization",
