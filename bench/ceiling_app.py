@@ -43,7 +43,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fhir_server.storage.sqlite import MMAP_BYTES, PAGE_CACHE_BYTES, WAL_CHECKPOINT_PAGES
+from fhir_server.storage.sqlite import MMAP_BYTES, PAGE_CACHE_BYTES
 
 FHIR_JSON = "application/fhir+json"
 GROUP_COMMIT_MAX = 128
@@ -77,7 +77,6 @@ def connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout = 30000")
     conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_BYTES // 1024}")
     conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
-    conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
     return conn
 
 

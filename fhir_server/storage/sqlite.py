@@ -63,10 +63,6 @@ index rows at scattered places of the index B-trees; with their inner pages cach
 insert reads one leaf (an eligibility import of 10k families: SQL time 25.7 -> 18.8 s against
 4 MiB). The server's writer keeps ``PAGE_CACHE_BYTES``: its writes are few and small, and its
 memory stays flat."""
-WAL_CHECKPOINT_PAGES = 10_000
-"""How many pages the write-ahead log grows to before a commit copies it into the database
-(``PRAGMA wal_autocheckpoint``; SQLite's default is 1,000). A page that many commits change
-is copied once per checkpoint (an import of 5k families: time in commits 8.7 -> 5.0 s)."""
 MMAP_BYTES = 0
 """How much of the file SQLite maps into memory, per connection (``PRAGMA mmap_size``)."""
 _LOCK_WAIT = 30.0
@@ -110,7 +106,6 @@ def _connect(path: str, *, cache_bytes: int = PAGE_CACHE_BYTES) -> sqlite3.Conne
     # 1M resources measured as fast either way; bench/README.md).
     conn.execute(f"PRAGMA cache_size = -{cache_bytes // 1024}")
     conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
-    conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
     return conn
 
 

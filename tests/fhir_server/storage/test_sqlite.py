@@ -17,7 +17,6 @@ from fhir_server.storage.schema import SCHEMA_VERSION
 from fhir_server.storage.sqlite import (
     BULK_WRITER_CACHE_BYTES,
     PAGE_CACHE_BYTES,
-    WAL_CHECKPOINT_PAGES,
     SchemaTooNew,
     SqliteStore,
     _Job,
@@ -168,7 +167,6 @@ async def test_a_store_opened_for_an_import_gives_its_writer_the_larger_page_cac
     await store.open()
     try:
         assert await _writer_pragma(store, "cache_size") == -(cache_bytes // 1024)  # KiB
-        assert await _writer_pragma(store, "wal_autocheckpoint") == WAL_CHECKPOINT_PAGES
     finally:
         await store.close()
 
