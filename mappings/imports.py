@@ -146,6 +146,10 @@ class Pace:
         fitting = records * TRANSACTION_SECONDS / seconds
         self.size = max(MIN_BATCH_RECORDS, min(BATCH_RECORDS, round((self.size + fitting) / 2)))
 
+    def or_fixed(self, records: int | None) -> Callable[[], int]:
+        """The size of each next batch: ``records`` if given, else what this pace says."""
+        return (lambda: records) if records is not None else (lambda: self.size)
+
 
 def _batches(
     items: Iterable[Item | Reject], size: Callable[[], int], report: ImportReport
@@ -482,7 +486,6 @@ async def import_items(
     many as ``pace`` (a new one if not given) says; ``pace`` learns from every transaction."""
     report = ImportReport(job_id=str(uuid.uuid4()))
     pace = pace or Pace()
-    size = (lambda: batch_records) if batch_records is not None else (lambda: pace.size)
-    for batch in _batches(items, size, report):
+    for batch in _batches(items, pace.or_fixed(batch_records), report):
         await _store_batch(ctx, batch, report, source=source, dry_run=dry_run, pace=pace)
     return report

@@ -281,8 +281,7 @@ async def import_facts(
     report: ImportReport | None = None
     rejects: list[Reject] = []
     pace = Pace()
-    size = (lambda: batch_records) if batch_records is not None else (lambda: pace.size)
-    for batch in batches(facts, size, rejects):
+    for batch in batches(facts, pace.or_fixed(batch_records), rejects):
         result = await load_batch(ctx, batch, source=source, dry_run=dry_run, hl7=hl7, pace=pace)
         if report is None:
             report = ImportReport(job_id=result.job_id)

@@ -50,3 +50,11 @@ def test_an_empty_or_instant_transaction_teaches_nothing() -> None:
     pace.took(0, 1.0)
     pace.took(before, 0.0)
     assert pace.size == before
+
+
+def test_a_fixed_batch_size_ignores_the_pace_and_none_follows_it() -> None:
+    pace = Pace()
+    fixed, paced = pace.or_fixed(7), pace.or_fixed(None)
+    pace.took(pace.size, TRANSACTION_SECONDS / 4)
+    assert fixed() == 7
+    assert paced() == pace.size

@@ -347,6 +347,10 @@ def test_headerless_csv_does_not_show_an_ssn() -> None:
         ("eligibility_begin", "2026111"),  # read as 2026-11-01
         ("birth_date", "\uff11\uff19\uff19\uff10" + "0101"),  # full-width digits
         ("record_timestamp", "\uff12\uff10\uff12\uff16" + "-10-01T12:00:00Z"),
+        ("birth_date", "20261340"),  # the right digits, no such month or day
+        ("birth_date", "20250229"),  # no 29 February in 2025
+        ("record_timestamp", "2026-10-01T24:00:00Z"),
+        ("record_timestamp", "2026-10-01T12:00:60Z"),
     ],
 )
 def test_a_malformed_date_is_rejected(name: str, text: str) -> None:
