@@ -35,7 +35,8 @@ pytest: $(STAMP)
 ## make fuzz: the fuzzers of `make test` at length (MHS_FHIR_FUZZ_EXAMPLES examples per property)
 fuzz: $(STAMP)
 	MHS_FHIR_FUZZ_EXAMPLES=$${MHS_FHIR_FUZZ_EXAMPLES:-5000} $(BIN)/pytest \
-		tests/reliability/test_fuzz_openapi.py tests/reliability/test_fuzz_parsers.py
+		tests/reliability/test_fuzz_openapi.py tests/reliability/test_fuzz_parsers.py \
+		tests/fhir_server/validation/test_models.py
 
 ## make bench: CRUD throughput against a bare Starlette + SQLite ceiling (bench/README.md)
 bench: $(STAMP)
