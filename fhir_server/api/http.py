@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -25,12 +26,28 @@ from fhir_server.validation import first_class_profiles
 from smart_auth.context import AccessContext
 from smart_auth.guard import access_for
 
+_NO_QUERY: Mapping[str, str] = {}
+_HEADERS = "mhs_fhir.headers"  # where headers_of keeps its map in the ASGI scope
+
+
+def headers_of(request: Request) -> Mapping[str, str]:
+    """The request's headers by (lower-case) name, the first of a repeated one: Starlette's
+    ``request.headers`` with lookups in constant time (it scans every header for each)."""
+    found: dict[str, str] | None = request.scope.get(_HEADERS)
+    if found is None:
+        found = {}
+        for name, value in request.scope["headers"]:
+            found.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+        request.scope[_HEADERS] = found
+    return found
+
 
 def negotiate(request: Request) -> Negotiated:
-    query = request.query_params
-    return_pref, strict = parse_prefer(request.headers.get("prefer"))
+    query = request.query_params if request.scope.get("query_string") else _NO_QUERY
+    headers = headers_of(request)
+    return_pref, strict = parse_prefer(headers.get("prefer"))
     return Negotiated(
-        media_type=response_media_type(request.headers.get("accept"), query.get("_format")),
+        media_type=response_media_type(headers.get("accept"), query.get("_format")),
         pretty=query.get("_pretty", "false").lower() == "true",
         return_pref=return_pref,
         strict=strict,
@@ -46,7 +63,7 @@ def negotiate_leniently(request: Request) -> Negotiated:
 
 
 def preconditions(request: Request) -> Preconditions:
-    headers = request.headers
+    headers = headers_of(request)
     return Preconditions(
         if_match=headers.get("if-match"),
         if_none_match=headers.get("if-none-match"),
@@ -66,7 +83,7 @@ def context(request: Request, *, public: bool = False) -> Context:
     settings = settings_of(request)
     store: Store = request.app.state.store
     auth_store = request.app.state.auth_guard
-    access = AccessContext.anyone() if public else access_for(request.headers, auth_store)
+    access = AccessContext.anyone() if public else access_for(headers_of(request), auth_store)
     request.state.access = access  # for the audit trail
     return Context(
         store=store,
@@ -85,7 +102,7 @@ async def read_body(request: Request) -> bytes:
     (408) a client that takes longer than the request timeout to send it."""
     settings = settings_of(request)
     limit = settings.max_body_bytes
-    declared = request.headers.get("content-length")
+    declared = headers_of(request).get("content-length")
     size = None if declared is None else whole_number(declared)
     if size is not None and size > limit:
         raise PayloadTooLarge(f"the body ({declared} bytes) is over the limit of {limit} bytes")
@@ -105,12 +122,12 @@ async def read_body(request: Request) -> bytes:
 
 
 async def resource_body(request: Request) -> dict[str, Any]:
-    require_body_type(request.headers.get("content-type"), allowed=(FHIR_JSON, JSON))
+    require_body_type(headers_of(request).get("content-type"), allowed=(FHIR_JSON, JSON))
     return parse_resource(await read_body(request))
 
 
 async def json_body(request: Request, *, allowed: tuple[str, ...]) -> Any:
-    require_body_type(request.headers.get("content-type"), allowed=allowed)
+    require_body_type(headers_of(request).get("content-type"), allowed=allowed)
     return parse_json(await read_body(request))
 
 

@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from fhir_server.api.http import (
     context,
+    headers_of,
     json_body,
     negotiate,
     preconditions,
@@ -110,7 +111,7 @@ async def system_history_route(request: Request) -> Response:
 
 async def _form_params(request: Request) -> list[tuple[str, str]]:
     """Query parameters plus the form-encoded body of a POST _search."""
-    require_body_type(request.headers.get("content-type"), allowed=(FORM,))
+    require_body_type(headers_of(request).get("content-type"), allowed=(FORM,))
     raw = await read_body(request)
     try:
         form = parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
