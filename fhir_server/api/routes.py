@@ -142,7 +142,7 @@ async def system_search_post_route(request: Request) -> Response:
     return render(outcome, how)
 
 
-@router.post("/{type}/$validate", summary="$validate (type)")
+@router.post("/{type:fhirtype}/$validate", summary="$validate (type)")
 async def validate_type_route(request: Request, type: str) -> Response:
     how = negotiate(request)
     ctx = context(request)  # who asks, before what they send
@@ -151,7 +151,7 @@ async def validate_type_route(request: Request, type: str) -> Response:
     return render(outcome, how)
 
 
-@router.api_route("/{type}/{id}/$validate", methods=["GET", "POST"], summary="$validate")
+@router.api_route("/{type:fhirtype}/{id}/$validate", methods=["GET", "POST"], summary="$validate")
 async def validate_instance_route(request: Request, type: str, id: str) -> Response:
     how = negotiate(request)
     ctx = context(request)  # who asks, before what they send
@@ -160,7 +160,7 @@ async def validate_instance_route(request: Request, type: str, id: str) -> Respo
     return render(outcome, how)
 
 
-@router.api_route("/{type}", methods=["GET", "HEAD"], summary="search-type")
+@router.api_route("/{type:fhirtype}", methods=["GET", "HEAD"], summary="search-type")
 async def search_route(request: Request, type: str) -> Response:
     how = negotiate(request)
     outcome = await search(
@@ -169,7 +169,7 @@ async def search_route(request: Request, type: str) -> Response:
     return render(outcome, how)
 
 
-@router.post("/{type}/_search", summary="search-type (POST)")
+@router.post("/{type:fhirtype}/_search", summary="search-type (POST)")
 async def search_post_route(request: Request, type: str) -> Response:
     how = negotiate(request)
     ctx = context(request)  # who asks, before what they send
@@ -178,7 +178,7 @@ async def search_post_route(request: Request, type: str) -> Response:
     return render(outcome, how)
 
 
-@router.post("/{type}", status_code=201, summary="create")
+@router.post("/{type:fhirtype}", status_code=201, summary="create")
 async def create_route(request: Request, type: str) -> Response:
     how = negotiate(request)
     ctx = context(request)  # who asks, before what they send
@@ -187,7 +187,7 @@ async def create_route(request: Request, type: str) -> Response:
     return render(outcome, how, is_write=True)
 
 
-@router.put("/{type}", summary="conditional update")
+@router.put("/{type:fhirtype}", summary="conditional update")
 async def conditional_update_route(request: Request, type: str) -> Response:
     how = negotiate(request)
     ctx = context(request)  # who asks, before what they send
@@ -202,7 +202,7 @@ async def conditional_update_route(request: Request, type: str) -> Response:
     return render(outcome, how, is_write=True)
 
 
-@router.patch("/{type}", summary="conditional patch")
+@router.patch("/{type:fhirtype}", summary="conditional patch")
 async def conditional_patch_route(request: Request, type: str) -> Response:
     how = negotiate(request)
     ctx = context(request)  # who asks, before what they send
@@ -217,7 +217,7 @@ async def conditional_patch_route(request: Request, type: str) -> Response:
     return render(outcome, how, is_write=True)
 
 
-@router.delete("/{type}", summary="conditional delete")
+@router.delete("/{type:fhirtype}", summary="conditional delete")
 async def conditional_delete_route(request: Request, type: str) -> Response:
     how = negotiate(request)
     outcome = await conditional_delete(
@@ -226,21 +226,21 @@ async def conditional_delete_route(request: Request, type: str) -> Response:
     return render(outcome, how, is_write=True)
 
 
-@router.api_route("/{type}/_history", methods=["GET", "HEAD"], summary="history-type")
+@router.api_route("/{type:fhirtype}/_history", methods=["GET", "HEAD"], summary="history-type")
 async def type_history_route(request: Request, type: str) -> Response:
     how = negotiate(request)
     outcome = await history(context(request), type=type, id=None, params=query_pairs(request))
     return render(outcome, how)
 
 
-@router.api_route("/{type}/{id}", methods=["GET", "HEAD"], summary="read")
+@router.api_route("/{type:fhirtype}/{id}", methods=["GET", "HEAD"], summary="read")
 async def read_route(request: Request, type: str, id: str) -> Response:
     how = negotiate(request)
     outcome = await read(context(request), type=type, id=id, pre=preconditions(request))
     return render(outcome, how)
 
 
-@router.put("/{type}/{id}", summary="update")
+@router.put("/{type:fhirtype}/{id}", summary="update")
 async def update_route(request: Request, type: str, id: str) -> Response:
     how = negotiate(request)
     ctx = context(request)  # who asks, before what they send
@@ -249,7 +249,7 @@ async def update_route(request: Request, type: str, id: str) -> Response:
     return render(outcome, how, is_write=True)
 
 
-@router.patch("/{type}/{id}", summary="patch")
+@router.patch("/{type:fhirtype}/{id}", summary="patch")
 async def patch_route(request: Request, type: str, id: str) -> Response:
     how = negotiate(request)
     ctx = context(request)  # who asks, before what they send
@@ -258,14 +258,16 @@ async def patch_route(request: Request, type: str, id: str) -> Response:
     return render(outcome, how, is_write=True)
 
 
-@router.delete("/{type}/{id}", summary="delete")
+@router.delete("/{type:fhirtype}/{id}", summary="delete")
 async def delete_route(request: Request, type: str, id: str) -> Response:
     how = negotiate(request)
     outcome = await delete(context(request), type=type, id=id, pre=preconditions(request))
     return render(outcome, how, is_write=True)
 
 
-@router.api_route("/{type}/{id}/_history", methods=["GET", "HEAD"], summary="history-instance")
+@router.api_route(
+    "/{type:fhirtype}/{id}/_history", methods=["GET", "HEAD"], summary="history-instance"
+)
 async def instance_history_route(request: Request, type: str, id: str) -> Response:
     how = negotiate(request)
     outcome = await history(context(request), type=type, id=id, params=query_pairs(request))
@@ -273,7 +275,9 @@ async def instance_history_route(request: Request, type: str, id: str) -> Respon
 
 
 @router.api_route(
-    "/{type}/{id}/{compartment_type}", methods=["GET", "HEAD"], summary="search-compartment"
+    "/{type:fhirtype}/{id}/{compartment_type:fhirtype}",
+    methods=["GET", "HEAD"],
+    summary="search-compartment",
 )
 async def compartment_search_route(
     request: Request, type: str, id: str, compartment_type: str
@@ -291,7 +295,7 @@ async def compartment_search_route(
     return render(outcome, how)
 
 
-@router.api_route("/{type}/{id}/_history/{vid}", methods=["GET", "HEAD"], summary="vread")
+@router.api_route("/{type:fhirtype}/{id}/_history/{vid}", methods=["GET", "HEAD"], summary="vread")
 async def vread_route(request: Request, type: str, id: str, vid: str) -> Response:
     how = negotiate(request)
     outcome = await vread(context(request), type=type, id=id, vid=vid)

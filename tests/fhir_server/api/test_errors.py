@@ -251,6 +251,19 @@ def test_405_allow_header_lists_every_method_of_the_url(client: httpx.Client) ->
     assert {"GET", "PUT", "PATCH", "DELETE"} <= allowed
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("DELETE", "_history"), ("PUT", "metadata"), ("POST", "metadata"), ("PATCH", "_history")],
+)
+def test_a_system_endpoint_answers_other_methods_with_405_and_its_own_allow(
+    client: httpx.Client, method: str, path: str
+) -> None:
+    # _history and metadata are not resource types: the type-level routes must not claim them.
+    response = client.request(method, path, content=b"{}", headers={"content-type": FHIR_JSON})
+    assert_outcome(response, 405, "not-supported")
+    assert {m.strip() for m in response.headers["allow"].split(",")} == {"GET", "HEAD"}
+
+
 def test_unknown_endpoint_under_the_base_is_404(client: httpx.Client) -> None:
     assert_outcome(client.get("Patient/1/_history/1/extra"), 404, "not-found")
 
