@@ -275,7 +275,7 @@ async def instance_history_route(request: Request, type: str, id: str) -> Respon
 
 
 @router.api_route(
-    "/{type:fhirtype}/{id}/{compartment_type:fhirtype}",
+    "/{type:fhirtype}/{id}/{compartment_type}",  # a type, or * for all of the compartment
     methods=["GET", "HEAD"],
     summary="search-compartment",
 )
