@@ -23,9 +23,8 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from functools import cache
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
@@ -269,42 +268,17 @@ def _composite_values(row: CompositeRow) -> tuple[Any, ...]:
 
 
 def _insert_index(
-    conn: sqlite3.Connection, indexed: Mapping[int, Sequence[IndexRow]], pids: dict[str, int]
+    conn: sqlite3.Connection, rid: int, rows: Sequence[IndexRow], pids: dict[str, int]
 ) -> None:
-    """Insert the index rows of resources (by rid), each table's rows in a few multi-row
-    statements: the sqlite3 module gives up the GIL for every statement it steps and must
-    take it back from the busy event-loop thread, so executemany (a step a row) made the
-    writer thread wait more than it worked."""
-    grouped: dict[type, list[Any]] = {}
-    for rid, rows in indexed.items():
-        for row in rows:
-            if isinstance(row, CompositeRow):
-                values: tuple[Any, ...] = (row.param, *_composite_values(row))
-            else:
-                values = tuple(getattr(row, f) for f in row.__slots__)
-            grouped.setdefault(type(row), []).append((rid, pids[values[0]], *values[1:]))
-    for row_type, all_rows in grouped.items():
-        start = 0
-        while start < len(all_rows):
-            size = _rows_a_statement(row_type, len(all_rows) - start)
-            chunk = all_rows[start : start + size]
-            conn.execute(_insert_rows(row_type, size), [v for row in chunk for v in row])
-            start += size
-
-
-def _rows_a_statement(row_type: type, left: int) -> int:
-    """How many of ``left`` rows the next statement inserts: a power of two, so a table
-    has at most 7 statement texts to prepare, and under SQLite's oldest limit of 999
-    parameters a statement."""
-    columns = _INSERT[row_type].count("?")
-    return 1 << (min(left, 999 // columns).bit_length() - 1)
-
-
-@cache
-def _insert_rows(row_type: type, count: int) -> str:
-    """``INSERT INTO idx_... (...) VALUES (?, ...), (?, ...), ...`` for ``count`` rows."""
-    head, _, one = _INSERT[row_type].partition(" VALUES ")
-    return f"{head} VALUES {', '.join([one] * count)}"
+    grouped: dict[type, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        if isinstance(row, CompositeRow):
+            values: tuple[Any, ...] = (row.param, *_composite_values(row))
+        else:
+            values = tuple(getattr(row, f) for f in row.__slots__)
+        grouped.setdefault(type(row), []).append((rid, pids[values[0]], *values[1:]))
+    for row_type, values_list in grouped.items():
+        conn.executemany(_INSERT[row_type], values_list)
 
 
 def _delete_index(conn: sqlite3.Connection, rid: int) -> None:
@@ -316,7 +290,6 @@ def _apply(
     conn: sqlite3.Connection, writes: Sequence[Write], pids: dict[str, int]
 ) -> list[StoredVersion]:
     out: list[StoredVersion] = []
-    indexed: dict[int, Sequence[IndexRow]] = {}  # inserted together at the end
     for w in writes:
         if w.version != (w.expected_version or 0) + 1:
             raise ValueError(f"{w.type}/{w.id}: version {w.version} after {w.expected_version}")
@@ -346,9 +319,8 @@ def _apply(
             " VALUES (?, ?, ?, ?, ?)",
             (rid, w.version, w.last_updated, w.method, w.body),
         ).lastrowid
-        indexed.pop(rid, None)  # an earlier write of the same resource in this job
         if w.index and w.body is not None:
-            indexed[rid] = w.index
+            _insert_index(conn, rid, w.index, pids)
         out.append(
             StoredVersion(
                 type=w.type,
@@ -360,7 +332,6 @@ def _apply(
                 seq=int(seq or 0),
             )
         )
-    _insert_index(conn, indexed, pids)
     return out
 
 
@@ -718,7 +689,6 @@ class SqliteStore:
         keys = {row.param for *_, rows in entries for row in rows}
 
         def work(conn: sqlite3.Connection, pids: dict[str, int]) -> None:
-            indexed: dict[int, Sequence[IndexRow]] = {}
             for type, id, version, rows in entries:
                 found = conn.execute(
                     "SELECT rid FROM resources WHERE type = ? AND id = ? AND version = ?"
@@ -727,8 +697,7 @@ class SqliteStore:
                 ).fetchone()
                 if found is not None:
                     _delete_index(conn, found[0])
-                    indexed[found[0]] = rows
-            _insert_index(conn, indexed, pids)
+                    _insert_index(conn, found[0], rows, pids)
 
         await self._submit(_Job(work, keys))
 
