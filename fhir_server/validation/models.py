@@ -176,12 +176,13 @@ def _element_type(annotation: Any) -> type[FhirBase] | None:
 
 
 @cache
-def _fields(model: type[FHIRAbstractModel]) -> dict[str, _Field]:
-    """A model's fields by JSON name."""
-    return {
-        info.alias or name: _Field(info.annotation, info.metadata)
-        for name, info in model.model_fields.items()
-    }
+def _field(model: type[FHIRAbstractModel], name: str) -> _Field | None:
+    """How ``model`` takes the JSON property ``name`` (None: not one of its elements). Made
+    when first met: making them all would import the model of every complex field."""
+    for field_name, info in model.model_fields.items():
+        if (info.alias or field_name) == name:
+            return _Field(info.annotation, info.metadata)
+    return None
 
 
 def _plan_of(key: Key, count: int) -> tuple[TypeAdapter[Any], ...] | None:
@@ -196,11 +197,10 @@ def _plan_of(key: Key, count: int) -> tuple[TypeAdapter[Any], ...] | None:
 
 
 def _plan_object(node: Key, model: type[FHIRAbstractModel], plan: list[TypeAdapter[Any]]) -> bool:
-    fields = _fields(model)
     for name, value in node:
         if name == "resourceType" and isinstance(value, tuple) and value[0] == VERBATIM:
             continue  # the model's own type, part of the key
-        field = fields.get(name)
+        field = _field(model, name)
         if field is None:
             return False
         if not _plan_node(value, field, plan):
