@@ -36,6 +36,11 @@ from fhir_server.validation.skeleton import (
     skeleton,
 )
 
+_LIBRARY_SLIPS = (TypeError, AttributeError)
+"""What a few of the library's validators raise, instead of a ValidationError, on a value of
+the wrong JSON type (an integer where a url goes). The shape check stops such input first;
+both validation paths treat these as an invalid value all the same."""
+
 MAX_SKELETON_VALUES = 200_000
 """Skeletons are remembered until their values add up to this many (then all are forgotten):
 about 30 MB at worst; an import of eligibility records needs some 400 skeletons, 10,000 values."""
@@ -81,7 +86,7 @@ def _accepts(plan: tuple[TypeAdapter[Any], ...], values: list[Any]) -> bool:
     try:
         for field, value in zip(plan, values, strict=True):
             field.validate_python(value)
-    except (ValidationError, TypeError, AttributeError):  # see full_model_issues
+    except (ValidationError, *_LIBRARY_SLIPS):
         return False
     return True
 
@@ -98,9 +103,7 @@ def full_model_issues(resource: Mapping[str, Any]) -> list[Issue]:
     model = get_fhir_model_class(resource_type)
     try:
         model.model_validate(resource)
-    except (TypeError, AttributeError):
-        # A few of the library's validators fail so on a value of the wrong JSON type (an
-        # integer where a url goes); the shape check stops those first, this is the backstop.
+    except _LIBRARY_SLIPS:
         message = "a value of the wrong JSON type for its element"
         return [Issue(code="value", diagnostics=message, expression=(resource_type,))]
     except ValidationError as exc:
@@ -159,7 +162,7 @@ class _Field:
             if name == "resourceType" and isinstance(value, tuple) and value[0] == VERBATIM:
                 try:
                     return get_fhir_model_class(value[1])
-                except KeyError:
+                except ValueError:  # not a type of the library
                     return None
         return None
 

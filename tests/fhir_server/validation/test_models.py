@@ -164,6 +164,16 @@ def test_an_invalid_value_in_a_known_skeleton_is_reported_as_full_validation_wor
     assert model_issues(invalid) == full_model_issues(invalid) != []
 
 
+def test_a_value_the_librarys_validator_trips_over_is_an_issue_on_both_paths() -> None:
+    # fhir_core's url validator raises AttributeError on an integer instead of a
+    # ValidationError; neither path may let it out (shape checking stops it first in the server).
+    valid = {"resourceType": "Patient", "photo": [{"url": "http://example.org/a.png"}]}
+    assert model_issues(valid) == []
+    invalid = {"resourceType": "Patient", "photo": [{"url": 5}]}
+    assert full_model_issues(invalid) != []
+    assert model_issues(invalid) != []
+
+
 def test_a_value_is_judged_by_the_field_it_sits_in() -> None:
     # "a b" is a valid code (single inner spaces) and an invalid id; same skeleton both times.
     assert model_issues({"resourceType": "Patient", "id": "ab", "gender": "a b"}) == []
