@@ -15,7 +15,9 @@ import orjson
 
 from fhir_server.errors import BadRequest, Unprocessable
 
-ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+ID_SYNTAX = r"[A-Za-z0-9\-.]{1,64}"
+"""A FHIR id (https://hl7.org/fhir/R4/datatypes.html#id)."""
+ID_PATTERN = re.compile(f"^{ID_SYNTAX}$")
 
 
 # A JSON number (group 1) after the ':', '[' or ',' it follows; matched from that character,

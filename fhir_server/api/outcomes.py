@@ -7,10 +7,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
+from starlette.requests import Request
 from starlette.responses import Response
 
+from fhir_server.api.http import negotiate_leniently
 from fhir_server.api.media import FHIR_JSON
-from fhir_server.errors import FhirError, Issue
+from fhir_server.errors import FhirError, Issue, ServiceUnavailable
+from fhir_server.storage.records import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -36,3 +39,18 @@ def internal_error_response(exc: BaseException) -> Response:
     log.error("unhandled error", exc_info=exc)
     error = FhirError("internal server error; the request was not completed")
     return error_response(error)
+
+
+def failure_response(request: Request, exc: Exception) -> Response:
+    """The answer to a request that raised ``exc``: a FHIR error as itself, a storage failure
+    as 503 (retry later), anything else as a 500 that names nothing of the internals."""
+    if isinstance(exc, StorageError):
+        log.error("storage error: %s", exc)
+        exc = ServiceUnavailable(
+            "the database could not complete the request; retry later",
+            headers={"Retry-After": "1"},
+        )
+    if not isinstance(exc, FhirError):
+        return internal_error_response(exc)
+    how = negotiate_leniently(request)
+    return error_response(exc, media_type=how.media_type, pretty=how.pretty)

@@ -7,7 +7,6 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import Response
-from starlette.routing import Route
 
 from fhir_server.api.http import (
     context,
@@ -37,10 +36,12 @@ from fhir_server.interactions.vread import vread
 router = APIRouter()
 
 
-class _TypeConvertor(Convertor[str]):
-    """A resource type name: what ``[type]`` can be, so ``_history``/``_search`` cannot."""
+TYPE_PATTERN = "[A-Z][A-Za-z]{1,63}"
+"""What ``[type]`` can be in a path, so that ``_history`` or ``_search`` cannot."""
 
-    regex = "[A-Z][A-Za-z]{1,63}"
+
+class _TypeConvertor(Convertor[str]):
+    regex = TYPE_PATTERN
 
     def convert(self, value: str) -> str:
         return value
@@ -49,32 +50,7 @@ class _TypeConvertor(Convertor[str]):
         return value
 
 
-class _IdConvertor(_TypeConvertor):
-    """A FHIR id ([A-Za-z0-9-.]{1,64}), so ``_history`` never reads as one."""
-
-    regex = "[A-Za-z0-9.-]{1,64}"
-
-
 register_url_convertor("fhirtype", _TypeConvertor())
-register_url_convertor("fhirid", _IdConvertor())
-
-
-def fast_routes(mount_path: str) -> list[Route]:
-    """read and create as plain Starlette routes (same endpoints, no FastAPI overhead)."""
-
-    async def read_endpoint(request: Request) -> Response:
-        params = request.path_params
-        return await read_route(request, params["type"], params["id"])
-
-    async def create_endpoint(request: Request) -> Response:
-        return await create_route(request, request.path_params["type"])
-
-    return [
-        Route(
-            f"{mount_path}/{{type:fhirtype}}/{{id:fhirid}}", read_endpoint, methods=["GET", "HEAD"]
-        ),
-        Route(f"{mount_path}/{{type:fhirtype}}", create_endpoint, methods=["POST"]),
-    ]
 
 
 @router.api_route("/metadata", methods=["GET", "HEAD"], summary="capabilities")

@@ -79,6 +79,16 @@ def test_refused_requests_are_recorded_too(server: tuple[str, str]) -> None:
     assert record.status == 401
 
 
+def test_a_browser_request_is_recorded_like_any_other(server: tuple[str, str]) -> None:
+    # Without an Origin header a read takes the fast lane; with one, the full stack (CORS).
+    base, database_url = server
+    url = f"{base}/Patient/demo-child"
+    assert httpx.get(url).status_code == 401
+    assert httpx.get(url, headers={"origin": "https://portal.example.mil"}).status_code == 401
+    records = _records(database_url, 2)
+    assert [(r.what, r.status) for r in records] == [("/fhir/Patient/demo-child", 401)] * 2
+
+
 def test_the_capability_statement_is_public_and_not_audited(server: tuple[str, str]) -> None:
     base, database_url = server
     assert httpx.get(f"{base}/metadata").status_code == 200
