@@ -20,6 +20,7 @@ from starlette.types import ASGIApp
 
 from fhir_server.api.audit import AuditMiddleware
 from fhir_server.api.fast_lane import FastLane
+from fhir_server.api.http import shared_context
 from fhir_server.api.outcomes import failure_response
 from fhir_server.api.routes import router
 from fhir_server.config import Settings
@@ -62,6 +63,9 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         webhook = await start_webhook(settings.webhook_url, settings.webhook_secret)
         await ensure_index(engine, base_url=settings.base_url)
         app.state.store = engine
+        app.state.shared_context = shared_context(
+            settings, engine, auth_url=None if settings.insecure_no_auth else auth.config.auth_url
+        )
         # Models, spec data and compiled expressions live as long as the process: keep them
         # out of the garbage collector's full passes, which otherwise stall every request.
         gc.collect()
@@ -104,7 +108,6 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.auth_service = auth
     app.state.auth_guard = None if settings.insecure_no_auth else auth.store
-    app.state.auth_url = auth.config.auth_url
     app.state.audit_trail = None
     app.include_router(router, prefix=settings.mount_path)
     app.router.routes[0:0] = auth_routes(settings.mount_path)

@@ -114,8 +114,10 @@ class AccessContext:
 
     @classmethod
     def open_server(cls) -> AccessContext:
-        """The context of a server running without authorization (development, demo)."""
-        return cls(subject="anonymous (authorization not configured)", unrestricted=True)
+        """The context of a server running without authorization (development, demo): one
+        for the whole process (unrestricted, it has no links whose reach a day could change,
+        and no restrictions to remember)."""
+        return _OPEN_SERVER
 
     @classmethod
     def anyone(cls) -> AccessContext:
@@ -266,3 +268,4 @@ def _free_outside_compartments(permission: Permission, type: str) -> bool:
 
 
 _LEVELS = ("patient", "user", "system")
+_OPEN_SERVER = AccessContext(subject="anonymous (authorization not configured)", unrestricted=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -77,24 +78,29 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
-def context(request: Request, *, public: bool = False) -> Context:
-    """The interaction context of a request: its store, settings, and the access its bearer
-    token gives (``public``: the CapabilityStatement, which anyone may read)."""
-    settings = settings_of(request)
-    store: Store = request.app.state.store
-    auth_store = request.app.state.auth_guard
-    access = AccessContext.anyone() if public else access_for(headers_of(request), auth_store)
-    request.state.access = access  # for the audit trail
+def shared_context(settings: Settings, store: Store, *, auth_url: str | None) -> Context:
+    """What the contexts of one server's requests share, made once when its store is open
+    (``app.state.shared_context``); :func:`context` gives it each request's access."""
     return Context(
         store=store,
-        access=access,
+        access=AccessContext.anyone(),
         base_url=settings.base_url,
         max_count=settings.max_count,
         default_count=settings.default_count,
         limits=Limits.of(settings),
-        auth_url=request.app.state.auth_url if auth_store is not None else None,
+        auth_url=auth_url,
         required_profiles=first_class_profiles() if settings.require_mhs_profiles else {},
     )
+
+
+def context(request: Request, *, public: bool = False) -> Context:
+    """The interaction context of a request: its store, settings, and the access its bearer
+    token gives (``public``: the CapabilityStatement, which anyone may read)."""
+    state = request.app.state
+    access = AccessContext.anyone() if public else access_for(headers_of(request), state.auth_guard)
+    request.state.access = access  # for the audit trail
+    shared: Context = state.shared_context
+    return replace(shared, access=access)
 
 
 async def read_body(request: Request) -> bytes:
