@@ -722,6 +722,14 @@ def test_audit_records_read_back_in_the_order_written(store: AuthStore) -> None:
     assert store.audit_records() == batch
 
 
+def test_a_large_audit_batch_is_kept_whole_and_in_order(store: AuthStore) -> None:
+    # A busy server flushes thousands of records at once (the SQLite engine inserts them
+    # in statements of a few hundred rows).
+    batch = [audit(NOW + i / 1000, what=f"/{i}") for i in range(1234)]
+    store.append_audit(batch)
+    assert store.audit_records(limit=2000) == batch
+
+
 def test_audit_records_filter_by_time(store: AuthStore) -> None:
     store.append_audit([audit(NOW + i, what=f"/{i}") for i in range(5)])
     assert [r.what for r in store.audit_records(since=NOW + 3)] == ["/3", "/4"]
