@@ -98,6 +98,9 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """The options every uvicorn run of the server uses (``serve`` and tests alike)."""
     return {
         "http": DeadlineProtocol,
+        # uvicorn formats each request's access-log arguments before the logger's level is
+        # asked; below info nothing would be printed (the audit trail records every request).
+        "access_log": settings.log_level.lower() in ("debug", "info"),
         "limit_concurrency": settings.max_connections,
         "timeout_keep_alive": 5,
         "timeout_graceful_shutdown": 30,

@@ -33,8 +33,7 @@ def running_server(settings: Settings, *, store: Store | None = None) -> Iterato
         create_app(settings, store=store),
         log_level="warning",
         lifespan="on",
-        access_log=False,
-        **uvicorn_options(settings),
+        **{**uvicorn_options(settings), "access_log": False},
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
