@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
 from starlette.requests import Request
@@ -46,10 +47,24 @@ def headers_of(request: Request) -> Mapping[str, str]:
 def negotiate(request: Request) -> Negotiated:
     query = request.query_params if request.scope.get("query_string") else _NO_QUERY
     headers = headers_of(request)
-    return_pref, strict = parse_prefer(headers.get("prefer"))
+    return _negotiated(
+        headers.get("accept"),
+        query.get("_format"),
+        query.get("_pretty", "false"),
+        headers.get("prefer"),
+    )
+
+
+@lru_cache(maxsize=256)
+def _negotiated(
+    accept: str | None, format: str | None, pretty: str, prefer: str | None
+) -> Negotiated:
+    """What these headers and parameters ask for (clients send the same few, over and over;
+    a refusal is raised, not remembered)."""
+    return_pref, strict = parse_prefer(prefer)
     return Negotiated(
-        media_type=response_media_type(headers.get("accept"), query.get("_format")),
-        pretty=query.get("_pretty", "false").lower() == "true",
+        media_type=response_media_type(accept, format),
+        pretty=pretty.lower() == "true",
         return_pref=return_pref,
         strict=strict,
     )
@@ -65,12 +80,18 @@ def negotiate_leniently(request: Request) -> Negotiated:
 
 def preconditions(request: Request) -> Preconditions:
     headers = headers_of(request)
+    if not any(name in headers for name in _CONDITIONAL):
+        return _UNCONDITIONAL
     return Preconditions(
         if_match=headers.get("if-match"),
         if_none_match=headers.get("if-none-match"),
         if_modified_since=headers.get("if-modified-since"),
         if_none_exist=headers.get("if-none-exist"),
     )
+
+
+_CONDITIONAL = ("if-match", "if-none-match", "if-modified-since", "if-none-exist")
+_UNCONDITIONAL = Preconditions()
 
 
 def settings_of(request: Request) -> Settings:

@@ -23,17 +23,20 @@ def _pretty(body: bytes) -> bytes:
 
 
 def render(outcome: Outcome, how: Negotiated, *, is_write: bool = False) -> Response:
-    headers: dict[str, str] = {}
+    # Headers go to the response already as bytes: Starlette would lower-case, encode and
+    # scan a dict of them again (about 0.8 µs a response).
+    headers: list[tuple[bytes, bytes]] = []
     version = outcome.version
     if version is not None:
-        headers["ETag"] = etag(version.version)
-        headers["Last-Modified"] = http_date(version.last_updated)
+        headers.append((b"etag", etag(version.version).encode("latin-1")))
+        headers.append((b"last-modified", http_date(version.last_updated).encode("latin-1")))
     if outcome.location is not None:
-        headers["Location"] = outcome.location
+        headers.append((b"location", outcome.location.encode("latin-1")))
     elif is_write and version is not None and version.body is not None:
-        headers["Content-Location"] = f"{version.type}/{version.id}/_history/{version.version}"
+        where = f"{version.type}/{version.id}/_history/{version.version}"
+        headers.append((b"content-location", where.encode("latin-1")))
     if outcome.status == 304:
-        return Response(status_code=304, headers=headers)
+        return _with(Response(status_code=304), headers)
 
     body: bytes | None
     if is_write and how.return_pref == "minimal":
@@ -52,7 +55,12 @@ def render(outcome: Outcome, how: Negotiated, *, is_write: bool = False) -> Resp
     else:
         body = None
     if body is None:
-        return Response(status_code=outcome.status, headers=headers)
+        return _with(Response(status_code=outcome.status), headers)
     if how.pretty:
         body = _pretty(body)
-    return Response(body, status_code=outcome.status, headers=headers, media_type=how.content_type)
+    return _with(Response(body, status_code=outcome.status, media_type=how.content_type), headers)
+
+
+def _with(response: Response, headers: list[tuple[bytes, bytes]]) -> Response:
+    response.raw_headers += headers
+    return response
