@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -111,10 +112,23 @@ _AUDIT_COLUMNS = (
     "status",
     "source",
 )
-_AUDIT_ROWS_PER_INSERT = 500
-_VARIABLES = sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER
+_AUDIT_ROWS_PER_INSERT = 64
 
 
+def _audit_statements(records: int) -> Iterator[int]:
+    """Rows per INSERT for a batch: full statements of ``_AUDIT_ROWS_PER_INSERT``, then the
+    rest in powers of two, so that few distinct statements are ever prepared (the module
+    keeps each in its statement cache: one per remainder length, up to 128, held 25 MB)."""
+    full, rest = divmod(records, _AUDIT_ROWS_PER_INSERT)
+    yield from [_AUDIT_ROWS_PER_INSERT] * full
+    bit = _AUDIT_ROWS_PER_INSERT // 2
+    while bit:
+        if rest & bit:
+            yield bit
+        bit //= 2
+
+
+@cache
 def _append_audit(rows: int) -> str:
     row = "(" + ", ".join("?" * len(_AUDIT_COLUMNS)) + ")"
     return f"INSERT INTO audit ({', '.join(_AUDIT_COLUMNS)}) VALUES " + ", ".join([row] * rows)
@@ -707,12 +721,13 @@ class SqliteAuthStore:
         width = len(_AUDIT_COLUMNS)
         with self._audit_lock:
             conn = self._audit_conn()
-            per = width * min(_AUDIT_ROWS_PER_INSERT, conn.getlimit(_VARIABLES) // width)
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for start in range(0, len(values), per):
-                    chunk = values[start : start + per]
-                    conn.execute(_append_audit(len(chunk) // width), chunk)
+                start = 0
+                for rows in _audit_statements(len(records)):
+                    end = start + rows * width
+                    conn.execute(_append_audit(rows), values[start:end])
+                    start = end
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
