@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -119,9 +118,9 @@ def context(request: Request, *, public: bool = False) -> Context:
     token gives (``public``: the CapabilityStatement, which anyone may read)."""
     state = request.app.state
     access = AccessContext.anyone() if public else access_for(headers_of(request), state.auth_guard)
-    request.state.access = access  # for the audit trail
+    request.scope.setdefault("state", {})["access"] = access  # for the audit trail
     shared: Context = state.shared_context
-    return replace(shared, access=access)
+    return shared.acting_for(access)
 
 
 async def read_body(request: Request) -> bytes:

@@ -111,6 +111,22 @@ class Context:
             for hook in after:
                 hook()
 
+    def acting_for(self, access: AccessContext) -> Context:
+        """This context for a caller with ``access`` (a request's context, from the one its
+        server's requests share): as ``replace(self, access=access)``, in half the time."""
+        return Context(
+            store=self.store,
+            access=access,
+            base_url=self.base_url,
+            max_count=self.max_count,
+            default_count=self.default_count,
+            limits=self.limits,
+            auth_url=self.auth_url,
+            required_profiles=self.required_profiles,
+            after_transaction=self.after_transaction,
+            prepared=self.prepared,
+        )
+
     def when_stored_or_refused(self, hook: Callable[[], None]) -> None:
         """Run ``hook`` once this context's last write is stored or refused: now, or when
         the transaction it works in ends."""

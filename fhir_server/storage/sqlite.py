@@ -337,15 +337,7 @@ def _apply(
 
 def _version(type: str, id: str, row: Sequence[Any]) -> StoredVersion:
     version, last_updated, method, body, seq = row
-    return StoredVersion(
-        type=type,
-        id=id,
-        version=version,
-        last_updated=last_updated,
-        method=cast(Method, method),
-        body=body,
-        seq=seq,
-    )
+    return StoredVersion(type, id, version, last_updated, cast(Method, method), body, seq)
 
 
 def _pid_lookup(conn: sqlite3.Connection, known: dict[str, int]) -> Callable[[str], int | None]:
