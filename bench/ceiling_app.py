@@ -18,31 +18,42 @@ layers cost on top of the same ASGI server, event loop and database:
   in its queue in one transaction (``CEILING_COMMIT=group``, the default: what the server's
   writer does, so that neither side gets fsync batching the other lacks).
 
-Run it the way ``crud.py`` does::
+It is served the way ``mhs-fhir serve`` serves the server: one uvicorn worker on uvloop with
+the server's HTTP protocol and options (``fhir_server.serving.uvicorn_options``: httptools,
+the header deadline, a connection's writes of one event-loop turn sent as one), so that
+the two differ only in the app. Run it the way ``crud.py`` does::
 
-    CEILING_DB=/tmp/c.db python -m uvicorn ceiling_app:create_app --factory \
-        --app-dir bench --loop uvloop --http httptools --workers 1 --port 8081
+    CEILING_DB=/tmp/c.db python bench/ceiling_app.py --port 8081
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import concurrent.futures
 import os
 import queue
 import sqlite3
+import sys
 import threading
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+if __name__ == "__main__":  # run as a script: this worktree's code comes first
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from fhir_server.config import Settings
+from fhir_server.serving import configure, uvicorn_options
 from fhir_server.storage.sqlite import MMAP_BYTES, PAGE_CACHE_BYTES
 
 FHIR_JSON = "application/fhir+json"
@@ -199,3 +210,24 @@ def create_app() -> Starlette:
         ],
         lifespan=lifespan,
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="the ceiling app of bench/crud.py")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    settings = Settings(log_level="warning")
+    configure(settings)
+    uvicorn.run(
+        create_app(),
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        log_level="warning",
+        **uvicorn_options(settings),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -3,7 +3,8 @@
 What it measures
 ----------------
 Two servers run side by side as real processes on free loopback ports, each uvicorn with one
-worker, uvloop and httptools:
+worker, uvloop and the server's HTTP protocol (``fhir_server.serving``: httptools, a header
+deadline, a connection's writes of one event-loop turn sent as one):
 
 * **server**: ``mhs-fhir serve --database-url sqlite:///<tmp>/bench.db --log-level warning``;
 * **ceiling**: ``bench/ceiling_app.py``, a bare Starlette app that stores the same JSON in one
@@ -353,24 +354,9 @@ def ceiling_target(workdir: Path, commit: str) -> Target:
         name="ceiling",
         command=[
             sys.executable,
-            "-m",
-            "uvicorn",
-            "ceiling_app:create_app",
-            "--factory",
-            "--app-dir",
-            str(BENCH_DIR),
-            "--host",
-            "127.0.0.1",
+            str(BENCH_DIR / "ceiling_app.py"),
             "--port",
             str(port),
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--workers",
-            "1",
-            "--log-level",
-            "warning",
         ],
         port=port,
         log_path=workdir / "ceiling.log",
@@ -659,7 +645,10 @@ def run(args: argparse.Namespace) -> None:
             )
             say(f"  server           {' '.join(server.command)}")
             say(f"                   pid {server.pid}, 1 worker; mapped: {impl['server']}")
-            say("  ceiling          bench/ceiling_app.py (Starlette), uvicorn --workers 1")
+            say(
+                "  ceiling          bench/ceiling_app.py (Starlette), 1 uvicorn worker with the"
+                " server's HTTP protocol and options"
+            )
             say(
                 f"                   pid {ceiling.pid}; mapped: {impl['ceiling']}; "
                 f"writes: one writer thread, {args.ceiling_commit} commit"
