@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from fhir_server.storage import Write
-from fhir_server.storage.records import StorageError
+from fhir_server.storage.records import StorageError, VersionConflict
 from fhir_server.storage.schema import SCHEMA_VERSION
 from fhir_server.storage.sqlite import (
     BULK_WRITER_CACHE_BYTES,
@@ -182,5 +183,31 @@ async def test_a_transaction_that_has_ended_refuses_further_work(tmp_path: Path)
             await session.write([create("after")])
         assert await store.read("Patient", "inside") is not None
         assert await store.read("Patient", "after") is None
+    finally:
+        await store.close()
+
+
+async def test_a_job_failing_in_a_batch_fails_alone_and_leaves_nothing_behind(
+    tmp_path: Path,
+) -> None:
+    """Jobs of a batch run without savepoints first; a failure rolls the batch back and runs
+    it again with one savepoint a job: the others commit, the failed one's writes are gone."""
+    store = SqliteStore(str(tmp_path / "batch.db"))
+    await store.open()
+    try:
+        gate = threading.Event()
+        held = asyncio.ensure_future(store._submit(_Job(lambda conn, _: gate.wait(10), set())))
+        await asyncio.sleep(0.1)  # the writer waits at the gate; what follows queues as a batch
+        fine = [asyncio.ensure_future(store.write([create(f"ok{i}")])) for i in range(3)]
+        failing = asyncio.ensure_future(store.write([create("partial"), create("ok1")]))
+        after = asyncio.ensure_future(store.write([create("after")]))
+        gate.set()
+        assert await held
+        results = await asyncio.gather(*fine, failing, after, return_exceptions=True)
+        assert isinstance(results[3], VersionConflict)
+        assert not any(isinstance(r, BaseException) for r in results[:3] + results[4:])
+        for id in ("ok0", "ok1", "ok2", "after"):
+            assert await store.read("Patient", id) is not None, id
+        assert await store.read("Patient", "partial") is None
     finally:
         await store.close()
