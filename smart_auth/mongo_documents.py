@@ -16,7 +16,6 @@ mongomotor (GPL-3.0) is an optional extra: only this module and the store import
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -565,7 +564,7 @@ class AuthAuditDocument(Document):  # type: ignore[misc]
 
     @classmethod
     def of(cls, record: AuditRecord, seq: int) -> AuthAuditDocument:
-        return cls(seq=seq, **dataclasses.asdict(record))
+        return cls(seq=seq, **record._asdict())
 
     def record(self) -> AuditRecord:
         return AuditRecord(

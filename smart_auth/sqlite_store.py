@@ -101,17 +101,7 @@ CREATE INDEX IF NOT EXISTS audit_recorded ON audit (recorded);
 """
 
 
-_AUDIT_COLUMNS = (
-    "recorded",
-    "subject",
-    "role",
-    "client_id",
-    "patient",
-    "action",
-    "what",
-    "status",
-    "source",
-)
+_AUDIT_COLUMNS = AuditRecord._fields  # the audit table's columns, by the same names
 _AUDIT_ROWS_PER_INSERT = 64
 
 
@@ -703,21 +693,7 @@ class SqliteAuthStore:
         # giving up and taking back the GIL each time, which the event-loop thread (busy
         # serving) makes slow for both; rows as one JSON array cost SQLite ~2 µs a row more
         # to take apart.
-        values = [
-            value
-            for r in records
-            for value in (
-                r.recorded,
-                r.subject,
-                r.role,
-                r.client_id,
-                r.patient,
-                r.action,
-                r.what,
-                r.status,
-                r.source,
-            )
-        ]
+        values = [value for record in records for value in record]
         width = len(_AUDIT_COLUMNS)
         with self._audit_lock:
             conn = self._audit_conn()
