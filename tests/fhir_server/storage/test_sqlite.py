@@ -211,3 +211,23 @@ async def test_a_job_failing_in_a_batch_fails_alone_and_leaves_nothing_behind(
         assert await store.read("Patient", "partial") is None
     finally:
         await store.close()
+
+
+async def test_a_caller_that_gives_up_on_its_write_does_not_stop_the_writer(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(str(tmp_path / "cancel.db"))
+    await store.open()
+    try:
+        gate = threading.Event()
+        held = asyncio.ensure_future(store._submit(_Job(lambda conn, _: gate.wait(10), set())))
+        await asyncio.sleep(0.1)  # the writer waits at the gate; the next write queues
+        abandoned = asyncio.ensure_future(store.write([create("abandoned")]))
+        await asyncio.sleep(0.05)
+        abandoned.cancel()
+        gate.set()
+        assert await held
+        await asyncio.wait_for(store.write([create("next")]), timeout=10)
+        assert await store.read("Patient", "next") is not None
+    finally:
+        await store.close()
