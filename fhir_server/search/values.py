@@ -56,6 +56,6 @@ def token(value: str) -> tuple[str | None, str | None]:
     if len(pieces) == 1:
         return None, unescape(pieces[0])
     if len(pieces) != 2:
-        raise ValueError(f"a token has at most one unescaped '|': {value!r}")
+        raise InvalidSearch(f"a token has at most one unescaped '|': {value!r}")
     system, code = unescape(pieces[0]), unescape(pieces[1])
     return system, (code or None)

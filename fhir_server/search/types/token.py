@@ -94,10 +94,7 @@ def parse(key: str, modifier: str | None, raw: str) -> ParamIn:
         raise InvalidSearch(f"token parameters do not take :{modifier}")
     predicates = []
     for part in parts:
-        try:
-            system, code = token(part)
-        except ValueError as exc:
-            raise InvalidSearch(str(exc)) from None
+        system, code = token(part)
         if system is None and not code:
             raise InvalidSearch("a token search value must not be empty")
         predicates.append(TokenMatch(system, code))

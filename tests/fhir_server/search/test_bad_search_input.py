@@ -208,6 +208,11 @@ def test_token_with_two_bars_is_rejected(fhir: Any) -> None:
     rejected(fhir, "identifier", "a|b|c")
 
 
+def test_reference_identifier_with_two_bars_is_rejected(fhir: Any) -> None:
+    # :identifier takes a token; found by `make fuzz`: this was a ValueError, a 500.
+    rejected(fhir, "general-practitioner:identifier", "||mg")
+
+
 def test_illegal_escape_is_rejected(fhir: Any) -> None:
     """search.html#escaping: "The parameter value xx\\xx is illegal"; syntactically incorrect
     content SHOULD be an error."""
