@@ -266,7 +266,8 @@ class _Writer(threading.Thread):
                     result = job.work(conn, pids)
                 except BaseException as exc:  # one job failing must not fail the others
                     if not guarded:
-                        conn.execute("ROLLBACK")
+                        if conn.in_transaction:  # some errors end it themselves
+                            conn.execute("ROLLBACK")
                         if len(batch) > 1:
                             return False
                         _tell([(job, None, exc)])

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from fhir_server.config import Settings
-from fhir_server.serving import _Coalescing
+from fhir_server.serving import _Coalescing, uvicorn_options
 from fhir_server.testing import running_server
 
 
@@ -167,3 +167,10 @@ def test_a_response_that_closes_the_connection_is_sent_whole_first(base_url: str
         assert head.startswith(b"HTTP/1.1 200 ")
         assert json.loads(body)["resourceType"] == "CapabilityStatement"
         assert sock.recv(1) == b""  # and then the connection is closed
+
+
+@pytest.mark.parametrize(("level", "logged"), [("debug", True), ("info", True), ("warning", False)])
+def test_uvicorn_formats_access_log_lines_only_at_levels_that_print_them(
+    level: str, logged: bool
+) -> None:
+    assert uvicorn_options(Settings(log_level=level))["access_log"] is logged

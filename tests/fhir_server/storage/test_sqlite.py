@@ -231,3 +231,34 @@ async def test_a_caller_that_gives_up_on_its_write_does_not_stop_the_writer(
         assert await store.read("Patient", "next") is not None
     finally:
         await store.close()
+
+
+async def test_a_transaction_batched_with_other_writes_keeps_them_apart(tmp_path: Path) -> None:
+    """A session cannot run twice, so its batch takes a savepoint per job from the start: a
+    write failing after it fails alone, the transaction and the other writes commit."""
+    store = SqliteStore(str(tmp_path / "session-batch.db"))
+    await store.open()
+    try:
+        gate = threading.Event()
+        held = asyncio.ensure_future(store._submit(_Job(lambda conn, _: gate.wait(10), set())))
+        await asyncio.sleep(0.1)  # the writer waits at the gate; what follows queues as a batch
+
+        async def in_transaction() -> None:
+            async with store.transaction() as session:
+                await session.write([create("in-transaction")])
+
+        transaction = asyncio.ensure_future(in_transaction())
+        await asyncio.sleep(0.05)  # the session's job is queued first
+        failing = asyncio.ensure_future(store.write([create("partial"), create("in-transaction")]))
+        fine = asyncio.ensure_future(store.write([create("fine")]))
+        await asyncio.sleep(0.05)
+        gate.set()
+        assert await held
+        results = await asyncio.gather(transaction, failing, fine, return_exceptions=True)
+        assert results[0] is None and not isinstance(results[2], BaseException), results
+        assert isinstance(results[1], VersionConflict)
+        for id in ("in-transaction", "fine"):
+            assert await store.read("Patient", id) is not None, id
+        assert await store.read("Patient", "partial") is None
+    finally:
+        await store.close()
