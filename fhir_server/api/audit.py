@@ -24,13 +24,25 @@ class AuditMiddleware:
         self.prefix = mount_path + "/"
         self.trail = trail
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def covers(self, scope: Scope) -> bool:
+        """Whether this request is audited: HTTP under the FHIR base, except CORS preflights
+        (they carry no data) and what anyone may read (the CapabilityStatement, discovery)."""
         path: str = scope.get("path", "")
-        if (
-            scope["type"] != "http"
-            or scope.get("method") == "OPTIONS"  # CORS preflights carry no data
-            or not (path.startswith(self.prefix) or path == self.prefix[:-1])
-        ):
+        return (
+            scope["type"] == "http"
+            and scope.get("method") != "OPTIONS"
+            and (path.startswith(self.prefix) or path == self.prefix[:-1])
+            and not path[len(self.prefix) - 1 :].startswith(_PUBLIC)
+        )
+
+    def record(self, scope: Scope, status: int) -> None:
+        """Hand the trail the record of a covered request that ended with ``status``."""
+        trail = self.trail()
+        if trail is not None:
+            trail.record(_record(scope, scope["path"], status))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.covers(scope):
             await self.app(scope, receive, send)
             return
         status = 500
@@ -44,10 +56,7 @@ class AuditMiddleware:
         try:
             await self.app(scope, receive, sending)
         finally:
-            trail = self.trail()
-            local = path[len(self.prefix) - 1 :]
-            if trail is not None and not local.startswith(_PUBLIC):
-                trail.record(_record(scope, path, status))
+            self.record(scope, status)
 
 
 def _record(scope: Scope, path: str, status: int) -> AuditRecord:

@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from starlette.requests import Request
+from starlette.types import Scope
 
 from fhir_server.api.media import (
     FHIR_JSON,
@@ -34,12 +35,17 @@ _HEADERS = "mhs_fhir.headers"  # where headers_of keeps its map in the ASGI scop
 def headers_of(request: Request) -> Mapping[str, str]:
     """The request's headers by (lower-case) name, the first of a repeated one: Starlette's
     ``request.headers`` with lookups in constant time (it scans every header for each)."""
-    found: dict[str, str] | None = request.scope.get(_HEADERS)
+    return scope_headers(request.scope)
+
+
+def scope_headers(scope: Scope) -> Mapping[str, str]:
+    """:func:`headers_of` an ASGI scope, made once per request and kept in it."""
+    found: dict[str, str] | None = scope.get(_HEADERS)
     if found is None:
         found = {}
-        for name, value in request.scope["headers"]:
+        for name, value in scope["headers"]:
             found.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
-        request.scope[_HEADERS] = found
+        scope[_HEADERS] = found
     return found
 
 
@@ -79,7 +85,7 @@ def negotiate_leniently(request: Request) -> Negotiated:
 
 def preconditions(request: Request) -> Preconditions:
     headers = headers_of(request)
-    if not any(name in headers for name in _CONDITIONAL):
+    if _CONDITIONAL.isdisjoint(headers):
         return _UNCONDITIONAL
     return Preconditions(
         if_match=headers.get("if-match"),
@@ -89,7 +95,7 @@ def preconditions(request: Request) -> Preconditions:
     )
 
 
-_CONDITIONAL = ("if-match", "if-none-match", "if-modified-since", "if-none-exist")
+_CONDITIONAL = frozenset(("if-match", "if-none-match", "if-modified-since", "if-none-exist"))
 _UNCONDITIONAL = Preconditions()
 
 

@@ -22,9 +22,31 @@ def _pretty(body: bytes) -> bytes:
     return dumps(parse_json(body), pretty=True)
 
 
+class FhirResponse(Response):
+    """A response whose headers are made once, as bytes: Starlette's ``Response`` would add
+    Content-Length and Content-Type by scanning, lower-casing and encoding them again (about
+    2 µs of a 25 µs read). Its rules are kept: no Content-Length on a 1xx, 204 or 304, no
+    Content-Type without a body."""
+
+    def __init__(
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes | None = None,
+        media_type: str | None = None,
+    ) -> None:
+        self.status_code = status
+        self.background = None
+        self.body = body or b""
+        head: list[tuple[bytes, bytes]] = []
+        if not (status < 200 or status in (204, 304)):
+            head.append((b"content-length", str(len(self.body)).encode("latin-1")))
+        if media_type is not None:
+            head.append((b"content-type", media_type.encode("latin-1")))
+        self.raw_headers = head + headers
+
+
 def render(outcome: Outcome, how: Negotiated, *, is_write: bool = False) -> Response:
-    # Headers go to the response already as bytes: Starlette would lower-case, encode and
-    # scan a dict of them again (about 0.8 µs a response).
     headers: list[tuple[bytes, bytes]] = []
     version = outcome.version
     if version is not None:
@@ -36,7 +58,7 @@ def render(outcome: Outcome, how: Negotiated, *, is_write: bool = False) -> Resp
         where = f"{version.type}/{version.id}/_history/{version.version}"
         headers.append((b"content-location", where.encode("latin-1")))
     if outcome.status == 304:
-        return _with(Response(status_code=304), headers)
+        return FhirResponse(304, headers)
 
     body: bytes | None
     if is_write and how.return_pref == "minimal":
@@ -55,12 +77,7 @@ def render(outcome: Outcome, how: Negotiated, *, is_write: bool = False) -> Resp
     else:
         body = None
     if body is None:
-        return _with(Response(status_code=outcome.status), headers)
+        return FhirResponse(outcome.status, headers)
     if how.pretty:
         body = _pretty(body)
-    return _with(Response(body, status_code=outcome.status, media_type=how.content_type), headers)
-
-
-def _with(response: Response, headers: list[tuple[bytes, bytes]]) -> Response:
-    response.raw_headers += headers
-    return response
+    return FhirResponse(outcome.status, headers, body, how.content_type)

@@ -311,3 +311,28 @@ def test_read_keeps_decimal_precision_as_sent(client: httpx.Client) -> None:
     assert created.status_code == 201, created.text
     raw = client.get(f"Observation/{created.json()['id']}").content
     assert b'"value":1.50' in raw
+
+
+def test_a_body_comes_with_its_length_and_fhir_json_content_type(client: httpx.Client) -> None:
+    response = client.get(f"Patient/{create_patient(client)}")
+    assert response.headers["content-length"] == str(len(response.content))
+    assert response.headers["content-type"] == f"{FHIR_JSON}; charset=utf-8"
+
+
+def test_not_modified_has_neither_length_nor_content_type(client: httpx.Client) -> None:
+    id = create_patient(client)
+    etag = client.get(f"Patient/{id}").headers["etag"]
+    response = client.get(f"Patient/{id}", headers={"if-none-match": etag})
+    assert response.status_code == 304
+    assert "content-length" not in response.headers
+    assert "content-type" not in response.headers
+
+
+def test_return_minimal_is_an_empty_body_of_length_zero_without_content_type(
+    client: httpx.Client,
+) -> None:
+    response = post(client, PATIENT, prefer="return=minimal")
+    assert response.status_code == 201
+    assert response.content == b""
+    assert response.headers["content-length"] == "0"
+    assert "content-type" not in response.headers
