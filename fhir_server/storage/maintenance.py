@@ -457,8 +457,7 @@ def _row_values(row: IndexRow) -> tuple[str, tuple[Any, ...]]:
     """(parameter key, the row's stored columns after ``pid``), as the engine inserts them."""
     if isinstance(row, CompositeRow):
         return row.param, _composite_values(row)
-    values = tuple(getattr(row, name) for name in row.__slots__)
-    return values[0], values[1:]
+    return row.param, tuple(row[1:])
 
 
 class _IndexTables:

@@ -9,7 +9,6 @@ Spec: https://hl7.org/fhir/R4/search.html#composite
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
 from functools import cache
 from typing import Any, cast
 
@@ -60,7 +59,7 @@ def components(key: str) -> tuple[tuple[Kind, str, Any], ...]:
 def _single(row: ComponentRow) -> ComponentRow:
     """A component keeps one number: a Range component counts as its low end."""
     if isinstance(row, NumberRow) and row.high is not None:
-        return replace(row, high=None)
+        return row._replace(high=None)
     return row
 
 

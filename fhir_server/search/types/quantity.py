@@ -48,8 +48,7 @@ def extract(key: str, nodes: list[Node], base_url: str) -> list[NumberRow]:
                 unit_of = low or high
                 assert unit_of is not None
                 rows.append(
-                    replace(
-                        unit_of,
+                    unit_of._replace(
                         value=low.value if low else -1e308,
                         high=high.value if high else 1e308,
                     )
