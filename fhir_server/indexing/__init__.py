@@ -13,7 +13,7 @@ from fhir_server.search.registry import indexed_params
 from fhir_server.search.types import module_for
 from fhir_server.storage.records import IndexRow
 
-INDEX_VERSION = "r4-core-4+mhs-ig-1"
+INDEX_VERSION = "r4-core-5+mhs-ig-1"
 """Changes whenever extraction changes: a store indexed under another version is reindexed."""
 
 

@@ -1,14 +1,16 @@
 """The search parameters the server knows: the official R4 definitions and the MHS IG's own,
 each with its expression compiled once.
 
-A parameter's key is ``<base>.<code>``: ``Observation.code``, or ``Resource._tag`` for the
-parameters every type shares.
+A parameter's key names its index rows: ``<base>.<code>`` (``Observation.code``, or
+``Resource._tag`` for the parameters every type shares), or the key of an earlier parameter of
+the type that finds the same values the same way (Patient's ``phonetic`` searches the rows of
+``Patient.name``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -92,6 +94,19 @@ def params_for(type: str) -> dict[str, SearchParam]:
     for code, definition in _ig_parameters().get(type, {}).items():
         if code not in out:
             out[code] = _build(type, code, definition, type)
+    return _sharing_rows(out)
+
+
+def _sharing_rows(params: dict[str, SearchParam]) -> dict[str, SearchParam]:
+    """Parameters that find the same values the same way (same type, expression, targets and
+    components, like Patient's ``name`` and ``phonetic``) share the first one's key: its rows
+    are extracted and stored once and both search them."""
+    first: dict[tuple[Any, ...], str] = {}
+    out = {}
+    for code, param in params.items():
+        same = (param.kind, param.expression, param.targets, param.components)
+        key = first.setdefault(same, param.key) if param.indexed else param.key
+        out[code] = param if key == param.key else replace(param, key=key)
     return out
 
 
@@ -101,8 +116,13 @@ def lookup(type: str, code: str) -> SearchParam | None:
 
 @cache
 def indexed_params(type: str) -> tuple[SearchParam, ...]:
-    """The parameters whose values are extracted into index rows on every write."""
-    return tuple(p for p in params_for(type).values() if p.indexed)
+    """The parameters whose values are extracted into index rows on every write, one for
+    each key."""
+    unique: dict[str, SearchParam] = {}
+    for param in params_for(type).values():
+        if param.indexed:
+            unique.setdefault(param.key, param)
+    return tuple(unique.values())
 
 
 def compartment_params(type: str) -> tuple[str, ...]:

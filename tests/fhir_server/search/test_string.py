@@ -12,6 +12,9 @@ from typing import Any
 
 import pytest
 
+from fhir_server.indexing import extract
+from fhir_server.search.registry import lookup
+
 
 def patient(id: str, **fields: Any) -> dict[str, Any]:
     return {"resourceType": "Patient", "id": id, **fields}
@@ -180,3 +183,20 @@ def test_no_match_is_an_empty_bundle_not_an_error(fhir: Any) -> None:
     bundle = fhir.search("Patient", {"name": "zzzz"})
     assert fhir.match_ids(bundle) == set()
     assert bundle["total"] == 0
+
+
+def test_phonetic_finds_what_name_finds(fhir: Any) -> None:
+    """Patient's ``phonetic`` has the expression of ``name`` (R4 leaves the algorithm open):
+    it searches the same stored values, the same way."""
+    for value in ("garcia", "eve", "ruth"):
+        assert fhir.ids("Patient", {"phonetic": value}) == fhir.ids("Patient", {"name": value})
+    assert fhir.ids("Patient", {"phonetic": "eve"}) == {"eve", "evelyn"}
+
+
+def test_parameters_with_the_same_expression_store_their_rows_once() -> None:
+    name, phonetic = lookup("Patient", "name"), lookup("Patient", "phonetic")
+    assert name is not None and phonetic is not None
+    assert phonetic.key == name.key == "Patient.name"
+    keys = {row.param for row in extract(PATIENTS[0], base_url="http://example.org/fhir")}
+    assert "Patient.name" in keys
+    assert "Patient.phonetic" not in keys
