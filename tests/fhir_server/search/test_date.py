@@ -14,9 +14,14 @@ is "less than" / "greater than" any actual date). The prefixes compare ranges:
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fhir_server.search.types.date import value_range
 
 
 def patient(id: str, birth_date: str | None) -> dict[str, Any]:
@@ -298,3 +303,26 @@ def test_timing_is_one_range_from_first_to_last_event(fhir: Any) -> None:
     assert fhir.ids("Observation", {**timing, "date": "sa2011-02-01"}) == set()
     assert fhir.ids("Observation", {**timing, "date": "eb2011-03-01"}) == set()
     assert fhir.ids("Observation", {**timing, "date": "2011-01"}) == set()
+
+
+@given(st.dates(min_value=date(1, 1, 1), max_value=date(9999, 12, 31)))
+def test_a_date_covers_its_whole_day_a_month_its_days_a_year_its_months(day: date) -> None:
+    def first(moment: date) -> str:
+        return f"{moment.isoformat()}T00:00:00.000000Z"
+
+    def last(moment: date) -> str:
+        return f"{moment.isoformat()}T23:59:59.999999Z"
+
+    month_end = (day.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    assert value_range(day.isoformat()) == (first(day), last(day))
+    assert value_range(day.isoformat()[:7]) == (first(day.replace(day=1)), last(month_end))
+    assert value_range(day.isoformat()[:4]) == (
+        first(day.replace(month=1, day=1)),
+        last(day.replace(month=12, day=31)),
+    )
+
+
+@pytest.mark.parametrize("value", ["0000", "2026-13", "2026-00", "2026-02-30", "2026-04-31"])
+def test_a_date_that_does_not_exist_has_no_range(value: str) -> None:
+    with pytest.raises(ValueError):
+        value_range(value)
