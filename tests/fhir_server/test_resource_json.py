@@ -1,5 +1,5 @@
-"""Resource JSON helpers: replacing references (imports and transactions make conditional
-references literal with it)."""
+"""Resource JSON helpers: numbers read and written exactly; replacing references (imports and
+transactions make conditional references literal with it)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fhir_server.resource_json import with_references
+from fhir_server.resource_json import dumps, parse_json, with_references
 
 TARGETS = {"Patient?identifier=a|1": "Patient/p1", "urn:uuid:x": "Patient/p2"}
 
@@ -65,3 +65,16 @@ def test_the_parts_without_such_references_are_shared_not_copied() -> None:
     assert out["link"] == [{"other": {"reference": "Patient/p2"}}]
     assert out["name"] is name
     assert resource["link"][0]["other"]["reference"] == "urn:uuid:x"
+
+
+# Integers of any size, decimals of any precision (-0 is the integer 0: it comes back as 0).
+plain_numbers = st.from_regex(r"\A(0|-?[1-9][0-9]{0,40}|-?(0|[1-9][0-9]{0,40})\.[0-9]{1,25})\Z")
+
+
+@given(st.lists(plain_numbers, min_size=1, max_size=4), st.booleans())
+def test_numbers_come_back_as_they_were_written(numbers: list[str], nested: bool) -> None:
+    """FHIR decimals keep their precision (1.50 stays 1.50) and integers of any size stay
+    whole, however few or many of the numbers need the exact path."""
+    values = ",".join(numbers)
+    text = f'{{"a":[{values}],"b":{{"c":{numbers[0]}}}}}' if nested else f'{{"a":[{values}]}}'
+    assert dumps(parse_json(text.encode())) == text.encode()
