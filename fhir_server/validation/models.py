@@ -17,7 +17,7 @@ goes through full validation, which also words the issues.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Annotated, Any, get_args
 
@@ -81,11 +81,16 @@ def model_issues(resource: Mapping[str, Any]) -> list[Issue]:
     return issues
 
 
-def _accepts(plan: tuple[TypeAdapter[Any], ...], values: list[Any]) -> bool:
+Check = Callable[[Any], Any]
+"""A primitive field's validator: its type adapter's core validator, called without the
+adapter's Python wrapper (0.45 -> 0.2 µs a value; the example Patient has 66)."""
+
+
+def _accepts(plan: tuple[Check, ...], values: list[Any]) -> bool:
     """Whether each value is valid in its field (the plan of the values' skeleton)."""
     try:
-        for field, value in zip(plan, values, strict=True):
-            field.validate_python(value)
+        for check, value in zip(plan, values, strict=True):
+            check(value)
     except (ValidationError, *_LIBRARY_SLIPS):
         return False
     return True
@@ -122,7 +127,7 @@ def full_model_issues(resource: Mapping[str, Any]) -> list[Issue]:
     return []
 
 
-_PLANS: dict[Key, tuple[TypeAdapter[Any], ...] | None] = {}
+_PLANS: dict[Key, tuple[Check, ...] | None] = {}
 """Skeleton -> the fields its values sit in, for skeletons that passed full validation
 (None: one this module cannot plan, always validated in full)."""
 _planned_values = [0]  # values in the skeletons of _PLANS
@@ -143,12 +148,12 @@ class _Field:
 
     def __init__(self, annotation: Any, metadata: list[Any]) -> None:
         element = _element_type(annotation)
-        self.primitive: TypeAdapter[Any] | None = None
+        self.primitive: Check | None = None
         self.model: type[FHIRAbstractModel] | None = None
         self.by_resource_type = False
         if element is None:
             typed: Any = Annotated[annotation, *metadata] if metadata else annotation
-            self.primitive = TypeAdapter(typed)
+            self.primitive = TypeAdapter(typed).validator.validate_python
         elif issubclass(element, FhirElementOrResourceBase):
             self.by_resource_type = True
         else:
@@ -188,18 +193,18 @@ def _field(model: type[FHIRAbstractModel], name: str) -> _Field | None:
     return None
 
 
-def _plan_of(key: Key, count: int) -> tuple[TypeAdapter[Any], ...] | None:
+def _plan_of(key: Key, count: int) -> tuple[Check, ...] | None:
     """The primitive field of each value of resources with this skeleton, in order."""
     root = dict(key).get("resourceType")
     if not (isinstance(root, tuple) and root[0] == VERBATIM):
         return None
-    plan: list[TypeAdapter[Any]] = []
+    plan: list[Check] = []
     if not _plan_object(key, get_fhir_model_class(root[1]), plan) or len(plan) != count:
         return None
     return tuple(plan)
 
 
-def _plan_object(node: Key, model: type[FHIRAbstractModel], plan: list[TypeAdapter[Any]]) -> bool:
+def _plan_object(node: Key, model: type[FHIRAbstractModel], plan: list[Check]) -> bool:
     for name, value in node:
         if name == "resourceType" and isinstance(value, tuple) and value[0] == VERBATIM:
             continue  # the model's own type, part of the key
@@ -211,7 +216,7 @@ def _plan_object(node: Key, model: type[FHIRAbstractModel], plan: list[TypeAdapt
     return True
 
 
-def _plan_node(value: Any, field: _Field, plan: list[TypeAdapter[Any]]) -> bool:
+def _plan_node(value: Any, field: _Field, plan: list[Check]) -> bool:
     if value is type(None):
         return True  # a null is structure, not a value
     if isinstance(value, type) or value[:1] == (PRIMITIVE_ARRAY,):
