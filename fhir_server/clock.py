@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 
@@ -12,11 +13,16 @@ _DATETIME = re.compile(
     r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
 )
 
+_OWN_FORMAT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
 
 def format_instant(moment: datetime) -> str:
     """``2026-11-22T05:33:43.123Z``: millisecond precision, UTC, lexically ordered."""
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    t = moment.astimezone(UTC)
+    return (
+        f"{t.year:04d}-{t.month:02d}-{t.day:02d}"
+        f"T{t.hour:02d}:{t.minute:02d}:{t.second:02d}.{t.microsecond // 1000:03d}Z"
+    )
 
 
 def now_instant() -> str:
@@ -28,6 +34,18 @@ def parse_instant(value: str) -> datetime:
 
     Raises ValueError for anything else.
     """
+    if _OWN_FORMAT.fullmatch(value):
+        with suppress(ValueError):  # the server's own format (format_instant), read directly
+            return datetime(
+                int(value[:4]),
+                int(value[5:7]),
+                int(value[8:10]),
+                int(value[11:13]),
+                int(value[14:16]),
+                int(value[17:19]),
+                int(value[20:23]) * 1000,
+                tzinfo=UTC,
+            )
     match = _DATETIME.match(value.strip())
     if match is None:
         raise ValueError(f"not a FHIR dateTime: {value!r}")
@@ -53,9 +71,17 @@ def parse_instant(value: str) -> datetime:
     )
 
 
+_DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 @lru_cache(maxsize=8192)
 def http_date(instant: str) -> str:
     """An RFC 9110 HTTP-date (Last-Modified) for a stored FHIR instant (cached: reads of the
-    same version ask again and again)."""
-    moment = parse_instant(instant)
-    return moment.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    same version ask again and again). Day and month names are RFC 9110's, whatever the
+    process's locale (``strftime``'s follow it)."""
+    t = parse_instant(instant).astimezone(UTC)
+    return (
+        f"{_DAY_NAMES[t.weekday()]}, {t.day:02d} {_MONTH_NAMES[t.month - 1]} {t.year:04d}"
+        f" {t.hour:02d}:{t.minute:02d}:{t.second:02d} GMT"
+    )
