@@ -81,20 +81,27 @@ def _child_plan(type_name: str, name: str) -> _Plan | None:
 
 
 class _Child:
-    __slots__ = ("name",)
+    __slots__ = ("name", "plans")
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.plans: dict[str, _Plan | None] = {}  # _child_plan of name, by type, as met
 
     def __call__(self, nodes: list[Node]) -> list[Node]:
         out: list[Node] = []
         name = self.name
+        plans = self.plans
         for node, type_name in nodes:
             if not isinstance(node, dict):
                 continue
             if type_name == "Resource":
                 type_name = node.get("resourceType")
-            plan = _child_plan(type_name, name) if type_name else None
+            if not type_name:
+                plan = None
+            elif type_name in plans:
+                plan = plans[type_name]
+            else:
+                plan = plans[type_name] = _child_plan(type_name, name)
             if plan is None:
                 value = node.get(name)
                 if value is not None:
