@@ -27,8 +27,20 @@ def every_field_set() -> Context:
     return Context(**values)
 
 
+def values_of(context: Context) -> list[Any]:
+    return [getattr(context, f.name) for f in fields(Context)]
+
+
 def test_acting_for_changes_the_access_and_keeps_every_other_field() -> None:
     shared = every_field_set()
     caller = AccessContext.open_server()
-    assert shared.acting_for(caller) == replace(shared, access=caller)
+    assert values_of(shared.acting_for(caller)) == values_of(replace(shared, access=caller))
     assert shared.acting_for(caller).access is caller
+
+
+def test_a_context_is_its_own_and_replace_makes_another() -> None:
+    """Contexts compare by identity (none is compared or used as a key); replace() copies."""
+    shared = every_field_set()
+    copy = replace(shared)
+    assert copy is not shared and copy != shared
+    assert values_of(copy) == values_of(shared)
