@@ -36,11 +36,3 @@ def test_acting_for_changes_the_access_and_keeps_every_other_field() -> None:
     caller = AccessContext.open_server()
     assert values_of(shared.acting_for(caller)) == values_of(replace(shared, access=caller))
     assert shared.acting_for(caller).access is caller
-
-
-def test_a_context_is_its_own_and_replace_makes_another() -> None:
-    """Contexts compare by identity (none is compared or used as a key); replace() copies."""
-    shared = every_field_set()
-    copy = replace(shared)
-    assert copy is not shared and copy != shared
-    assert values_of(copy) == values_of(shared)
