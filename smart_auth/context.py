@@ -9,11 +9,12 @@ lookups), and says so in its subject.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import date
 from enum import StrEnum
 
 from fhir_server.errors import Forbidden, InvalidSearch
+from fhir_server.fixed import fixed
 from fhir_server.search.parse import criteria_condition, in_patient_compartments
 from fhir_server.search.plan import AllOf, AnyOf, Condition, IdIn
 from smart_auth.proxy import SENSITIVE, Link, Reach
@@ -91,7 +92,7 @@ _PERMISSION: dict[Interaction, Permission | None] = {
 }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@fixed  # every request with a token makes one
 class AccessContext:
     """What the current request may do. ``unrestricted`` only for an open server or the
     server's own work."""
