@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
+from fhir_server.fixed import fixed
 from fhir_server.search.plan import Cursor
 
 Method = Literal["POST", "PUT", "PATCH", "DELETE"]
@@ -112,7 +113,7 @@ IndexEntry = tuple[str, str, int, Sequence[IndexRow]]
 """Index rows for version ``[2]`` of ``[0]/[1]``, as a reindex replaces them."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@fixed  # every write makes one
 class Write:
     """One new version of one resource: the unit an engine applies atomically with others.
 
