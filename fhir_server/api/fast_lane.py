@@ -40,6 +40,7 @@ class FastLane:
         self, stack: ASGIApp, *, mount_path: str, trail: Callable[[], AuditTrail | None]
     ) -> None:
         self.stack = stack
+        # Only its record() is used here, for the requests answered here; the stack has its own.
         self.audit = AuditMiddleware(stack, mount_path=mount_path, trail=trail)
         base = re.escape(mount_path)
         self._instance = re.compile(f"{base}/({TYPE_PATTERN})/({ID_SYNTAX})").fullmatch
