@@ -15,7 +15,7 @@ from functools import cache
 from typing import Any
 
 import ig
-from fhir_server.search.fhirpath import Accessor, compile_expression
+from fhir_server.search.fhirpath import Accessor, Unsupported, compile_expression, compile_relative
 from fhir_server.spec import compartment_patient, search_parameters
 from fhir_server.validation import served_types
 
@@ -46,11 +46,12 @@ class SearchParam:
 def _build(base: str, code: str, definition: Mapping[str, Any], root: str) -> SearchParam:
     kind = str(definition["type"])
     expression = str(definition.get("expression") or "")
+    components = definition.get("component") or ()
     accessor = None
-    if kind in INDEXED_KINDS and expression and code not in COLUMN_PARAMS:
+    searchable = kind in INDEXED_KINDS and expression and code not in COLUMN_PARAMS
+    if searchable and (kind != "composite" or _components_compile(components)):
         accessor = compile_expression(expression, root)
     targets = definition.get("target") or ()
-    components = definition.get("component") or ()
     return SearchParam(
         key=f"{base}.{code}",
         base=base,
@@ -62,6 +63,20 @@ def _build(base: str, code: str, definition: Mapping[str, Any], root: str) -> Se
         components=tuple((c["code"], c["expression"]) for c in components),
         accessor=accessor,
     )
+
+
+def _components_compile(components: Any) -> bool:
+    """Whether each component's expression can be evaluated on the composite's element.
+    MolecularSequence's two variant coordinates read one component from the resource root
+    (``%resource``), which a component cannot: they are not indexed, so they are unknown to
+    search (ignored, or refused under strict handling) and absent from the
+    CapabilityStatement."""
+    try:
+        for component in components:
+            compile_relative(str(component["expression"]))
+    except Unsupported:
+        return False
+    return True
 
 
 @cache

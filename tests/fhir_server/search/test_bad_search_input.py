@@ -282,3 +282,37 @@ def test_post_search_needs_a_form_body(fhir: Any) -> None:
     response = fhir.http.post("Patient/_search", json={"gender": "female"})
     assert response.status_code == 415
     assert response.json()["resourceType"] == "OperationOutcome"
+
+
+# -- parameters the server cannot evaluate -------------------------------------------------
+
+SEQUENCE = {
+    "resourceType": "MolecularSequence",
+    "id": "seq",
+    "coordinateSystem": 0,
+    "referenceSeq": {
+        "referenceSeqId": {"coding": [{"code": "NC_000001"}]},
+        "windowStart": 1,
+        "windowEnd": 10,
+    },
+    "variant": [{"start": 100, "end": 200}],
+}
+
+
+def test_a_resource_with_a_composite_the_server_cannot_evaluate_is_stored_and_found(
+    fhir: Any,
+) -> None:
+    """MolecularSequence's variant coordinates read a component from the resource root
+    (%resource), which the server does not evaluate in a composite; the resource is still
+    stored and found by its other composites."""
+    fhir.put(SEQUENCE)
+    assert fhir.ids(
+        "MolecularSequence", {"referenceseqid-window-coordinate": "NC_000001$1$10"}
+    ) == {"seq"}
+
+
+def test_a_composite_the_server_cannot_evaluate_is_an_unknown_parameter(fhir: Any) -> None:
+    fhir.put(SEQUENCE)
+    name = "referenceseqid-variant-coordinate"
+    assert fhir.ids("MolecularSequence", {name: "NC_000001$100$200"}) == {"seq"}  # ignored
+    rejected(fhir, name, "NC_000001$100$200", type="MolecularSequence", headers=STRICT)
