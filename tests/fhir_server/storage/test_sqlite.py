@@ -187,6 +187,15 @@ async def test_a_transaction_that_has_ended_refuses_further_work(tmp_path: Path)
         await store.close()
 
 
+async def writer_held(store: SqliteStore) -> tuple[threading.Event, asyncio.Future[bool]]:
+    """The store's writer busy with a job that waits at a gate, so that writes submitted now
+    queue up and run as one batch once the gate is set (the job's result: True)."""
+    gate = threading.Event()
+    held = asyncio.ensure_future(store._submit(_Job(lambda conn, _: gate.wait(10), set())))
+    await asyncio.sleep(0.1)  # the writer has taken the job and waits at the gate
+    return gate, held
+
+
 async def test_a_job_failing_in_a_batch_fails_alone_and_leaves_nothing_behind(
     tmp_path: Path,
 ) -> None:
@@ -195,9 +204,7 @@ async def test_a_job_failing_in_a_batch_fails_alone_and_leaves_nothing_behind(
     store = SqliteStore(str(tmp_path / "batch.db"))
     await store.open()
     try:
-        gate = threading.Event()
-        held = asyncio.ensure_future(store._submit(_Job(lambda conn, _: gate.wait(10), set())))
-        await asyncio.sleep(0.1)  # the writer waits at the gate; what follows queues as a batch
+        gate, held = await writer_held(store)  # what follows queues as a batch
         fine = [asyncio.ensure_future(store.write([create(f"ok{i}")])) for i in range(3)]
         failing = asyncio.ensure_future(store.write([create("partial"), create("ok1")]))
         after = asyncio.ensure_future(store.write([create("after")]))
@@ -219,9 +226,7 @@ async def test_a_caller_that_gives_up_on_its_write_does_not_stop_the_writer(
     store = SqliteStore(str(tmp_path / "cancel.db"))
     await store.open()
     try:
-        gate = threading.Event()
-        held = asyncio.ensure_future(store._submit(_Job(lambda conn, _: gate.wait(10), set())))
-        await asyncio.sleep(0.1)  # the writer waits at the gate; the next write queues
+        gate, held = await writer_held(store)  # the next write queues
         abandoned = asyncio.ensure_future(store.write([create("abandoned")]))
         await asyncio.sleep(0.05)
         abandoned.cancel()
@@ -239,9 +244,7 @@ async def test_a_transaction_batched_with_other_writes_keeps_them_apart(tmp_path
     store = SqliteStore(str(tmp_path / "session-batch.db"))
     await store.open()
     try:
-        gate = threading.Event()
-        held = asyncio.ensure_future(store._submit(_Job(lambda conn, _: gate.wait(10), set())))
-        await asyncio.sleep(0.1)  # the writer waits at the gate; what follows queues as a batch
+        gate, held = await writer_held(store)  # what follows queues as a batch
 
         async def in_transaction() -> None:
             async with store.transaction() as session:
