@@ -48,7 +48,7 @@ def _build(base: str, code: str, definition: Mapping[str, Any], root: str) -> Se
     expression = str(definition.get("expression") or "")
     components = definition.get("component") or ()
     accessor = None
-    searchable = kind in INDEXED_KINDS and expression and code not in COLUMN_PARAMS
+    searchable = kind in INDEXED_KINDS and bool(expression) and code not in COLUMN_PARAMS
     if searchable and (kind != "composite" or _components_compile(components)):
         accessor = compile_expression(expression, root)
     targets = definition.get("target") or ()
