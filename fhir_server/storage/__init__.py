@@ -40,8 +40,8 @@ def redacted(url: str) -> str:
 
 
 def open_store(database_url: str, *, bulk: bool = False) -> Store:
-    """The engine for ``database_url`` (not yet opened): ``sqlite:///path`` or
-    ``sqlite://:memory:``; ``mongodb://...`` or ``mongodb+srv://...`` (options pass to
+    """The engine for ``database_url`` (not yet opened): ``sqlite:///path``;
+    ``mongodb://...`` or ``mongodb+srv://...`` (options pass to
     pymongo; the path names the database, default ``mhs_fhir``; ``allow_standalone=true``
     accepts a server without transactions). ``bulk``: the store is opened for an import,
     which writes much in few transactions (SQLite gives its writer a larger page cache)."""

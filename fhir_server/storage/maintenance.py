@@ -42,13 +42,10 @@ from fhir_server.indexing import INDEX_VERSION, extract
 from fhir_server.indexing.reindex import BASE_KEY, META_KEY
 from fhir_server.resource_json import parse_json
 from fhir_server.storage.records import (
-    INDEX_OF_KIND,
-    KIND_OF_ROW,
-    CompositeRow,
     IndexRow,
 )
 from fhir_server.storage.schema import INDEX_TABLES, SCHEMA_VERSION
-from fhir_server.storage.sqlite import SqliteStore, _composite_values
+from fhir_server.storage.sqlite import SqliteStore, encode_row
 from smart_auth.sqlite_store import audit_path
 
 __all__ = [
@@ -453,13 +450,6 @@ class CheckReport:
             self.problems.append(Problem(where, what))
 
 
-def _row_values(row: IndexRow) -> tuple[str, tuple[Any, ...]]:
-    """(parameter key, the row's stored columns after ``pid``), as the engine inserts them."""
-    if isinstance(row, CompositeRow):
-        return row.param, _composite_values(row)
-    return row.param, tuple(row[1:])
-
-
 class _IndexTables:
     """Reads the stored index rows of a range of resources, keyed like extracted rows."""
 
@@ -490,9 +480,8 @@ class _IndexTables:
     def expected(self, rows: Sequence[IndexRow]) -> Counter[tuple[Any, ...]]:
         out: Counter[tuple[Any, ...]] = Counter()
         for row in rows:
-            table = INDEX_OF_KIND[KIND_OF_ROW[type(row)]]
-            key, values = _row_values(row)
-            normal = list(values)
+            number, (key, *normal) = encode_row(row)
+            table = INDEX_TABLES[number]
             for position in self.real[table]:
                 value = normal[position]
                 if isinstance(value, int) and not isinstance(value, bool):

@@ -4,10 +4,13 @@ getting in between another process's transactions."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sqlite3
 import sys
-import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -20,7 +23,6 @@ from fhir_server.storage.sqlite import (
     PAGE_CACHE_BYTES,
     SchemaTooNew,
     SqliteStore,
-    _Job,
 )
 
 pytestmark = pytest.mark.anyio
@@ -91,7 +93,7 @@ async def test_a_transaction_that_never_gets_the_write_lock_fails_and_stores_not
 ) -> None:
     """Another connection keeps the write lock: the transaction's first operation fails with
     a StorageError once the wait is over, instead of waiting for a connection forever."""
-    monkeypatch.setattr("fhir_server.storage.sqlite._LOCK_WAIT", 0.2)
+    monkeypatch.setattr("fhir_server.storage.sqlite_writer.LOCK_WAIT", 0.2)
     path = str(tmp_path / "locked.db")
     store = SqliteStore(path)
     await store.open()
@@ -153,11 +155,6 @@ def test_database_urls_name_a_file() -> None:
         SqliteStore.from_url("sqlite://")
 
 
-async def _writer_pragma(store: SqliteStore, name: str) -> int:
-    job: _Job[int] = _Job(lambda conn, _: int(conn.execute(f"PRAGMA {name}").fetchone()[0]), set())
-    return await store._submit(job)
-
-
 @pytest.mark.parametrize(
     ("bulk", "cache_bytes"), [(False, PAGE_CACHE_BYTES), (True, BULK_WRITER_CACHE_BYTES)]
 )
@@ -167,7 +164,10 @@ async def test_a_store_opened_for_an_import_gives_its_writer_the_larger_page_cac
     store = SqliteStore(str(tmp_path / "cache.db"), bulk=bulk)
     await store.open()
     try:
-        assert await _writer_pragma(store, "cache_size") == -(cache_bytes // 1024)  # KiB
+        settings = await store.writer_settings()
+        assert settings["cache_size"] == -(cache_bytes // 1024)  # KiB
+        assert settings["synchronous"] == 2  # FULL: a commit is durable when it returns
+        assert settings["journal_mode"] == "wal"
     finally:
         await store.close()
 
@@ -187,13 +187,13 @@ async def test_a_transaction_that_has_ended_refuses_further_work(tmp_path: Path)
         await store.close()
 
 
-async def writer_held(store: SqliteStore) -> tuple[threading.Event, asyncio.Future[bool]]:
-    """The store's writer busy with a job that waits at a gate, so that writes submitted now
-    queue up and run as one batch once the gate is set (the job's result: True)."""
-    gate = threading.Event()
-    held = asyncio.ensure_future(store._submit(_Job(lambda conn, _: gate.wait(10), set())))
-    await asyncio.sleep(0.1)  # the writer has taken the job and waits at the gate
-    return gate, held
+@asynccontextmanager
+async def writer_held(store: SqliteStore) -> AsyncIterator[None]:
+    """The store's writer process stopped between transactions, so that the writes submitted
+    in the block queue up and run as one batch when it ends (the hold transactions use)."""
+    async with store._writer_process().held():
+        yield
+        await asyncio.sleep(0.1)  # every write submitted has reached the process
 
 
 async def test_a_job_failing_in_a_batch_fails_alone_and_leaves_nothing_behind(
@@ -204,12 +204,10 @@ async def test_a_job_failing_in_a_batch_fails_alone_and_leaves_nothing_behind(
     store = SqliteStore(str(tmp_path / "batch.db"))
     await store.open()
     try:
-        gate, held = await writer_held(store)  # what follows queues as a batch
-        fine = [asyncio.ensure_future(store.write([create(f"ok{i}")])) for i in range(3)]
-        failing = asyncio.ensure_future(store.write([create("partial"), create("ok1")]))
-        after = asyncio.ensure_future(store.write([create("after")]))
-        gate.set()
-        assert await held
+        async with writer_held(store):
+            fine = [asyncio.ensure_future(store.write([create(f"ok{i}")])) for i in range(3)]
+            failing = asyncio.ensure_future(store.write([create("partial"), create("ok1")]))
+            after = asyncio.ensure_future(store.write([create("after")]))
         results = await asyncio.gather(*fine, failing, after, return_exceptions=True)
         assert isinstance(results[3], VersionConflict)
         assert not any(isinstance(r, BaseException) for r in results[:3] + results[4:])
@@ -226,42 +224,107 @@ async def test_a_caller_that_gives_up_on_its_write_does_not_stop_the_writer(
     store = SqliteStore(str(tmp_path / "cancel.db"))
     await store.open()
     try:
-        gate, held = await writer_held(store)  # the next write queues
-        abandoned = asyncio.ensure_future(store.write([create("abandoned")]))
-        await asyncio.sleep(0.05)
-        abandoned.cancel()
-        gate.set()
-        assert await held
+        async with writer_held(store):
+            abandoned = asyncio.ensure_future(store.write([create("abandoned")]))
+            await asyncio.sleep(0.05)
+            abandoned.cancel()
         await asyncio.wait_for(store.write([create("next")]), timeout=10)
         assert await store.read("Patient", "next") is not None
     finally:
         await store.close()
 
 
-async def test_a_transaction_batched_with_other_writes_keeps_them_apart(tmp_path: Path) -> None:
-    """A session cannot run twice, so its batch takes a savepoint per job from the start: a
-    write failing after it fails alone, the transaction and the other writes commit."""
-    store = SqliteStore(str(tmp_path / "session-batch.db"))
+async def test_writes_sent_during_a_transaction_wait_for_it(tmp_path: Path) -> None:
+    """A transaction has the write lock to itself: a write submitted meanwhile runs after it
+    commits (here it then finds the resource the transaction created: a conflict)."""
+    store = SqliteStore(str(tmp_path / "exclusive.db"))
     await store.open()
     try:
-        gate, held = await writer_held(store)  # what follows queues as a batch
-
-        async def in_transaction() -> None:
-            async with store.transaction() as session:
-                await session.write([create("in-transaction")])
-
-        transaction = asyncio.ensure_future(in_transaction())
-        await asyncio.sleep(0.05)  # the session's job is queued first
-        failing = asyncio.ensure_future(store.write([create("partial"), create("in-transaction")]))
-        fine = asyncio.ensure_future(store.write([create("fine")]))
-        await asyncio.sleep(0.05)
-        gate.set()
-        assert await held
-        results = await asyncio.gather(transaction, failing, fine, return_exceptions=True)
-        assert results[0] is None and not isinstance(results[2], BaseException), results
-        assert isinstance(results[1], VersionConflict)
-        for id in ("in-transaction", "fine"):
-            assert await store.read("Patient", id) is not None, id
-        assert await store.read("Patient", "partial") is None
+        async with store.transaction() as session:
+            meanwhile = asyncio.ensure_future(store.write([create("contested")]))
+            await asyncio.sleep(0.2)
+            assert not meanwhile.done()
+            await session.write([create("contested")])
+        with pytest.raises(VersionConflict):
+            await meanwhile
+        assert await store.read("Patient", "contested") is not None
     finally:
         await store.close()
+
+
+async def test_a_transaction_sees_the_writes_acknowledged_before_it(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "before.db"))
+    await store.open()
+    try:
+        await store.write([create("before")])
+        async with store.transaction() as session:
+            found = await session.read("Patient", "before")
+        assert found is not None and found.version == 1
+    finally:
+        await store.close()
+
+
+async def test_a_writer_process_that_dies_fails_its_waiting_writes_and_is_replaced(
+    tmp_path: Path,
+) -> None:
+    """Killed with a write waiting: that write fails with a StorageError and is not stored,
+    what was acknowledged before is still there, and the next write starts a new process."""
+    store = SqliteStore(str(tmp_path / "killed.db"))
+    await store.open()
+    try:
+        await store.write([create("kept")])
+        first = store._writer_process().pid
+        assert first is not None
+        async with writer_held(store):
+            waiting = asyncio.ensure_future(store.write([create("lost")]))
+            await asyncio.sleep(0.1)
+            os.kill(first, signal.SIGKILL)
+            with pytest.raises(StorageError, match="ended before answering"):
+                await asyncio.wait_for(waiting, timeout=10)
+        await store.write([create("after")])
+        assert store._writer_process().pid not in (None, first)
+        assert await store.read("Patient", "kept") is not None
+        assert await store.read("Patient", "after") is not None
+        assert await store.read("Patient", "lost") is None
+    finally:
+        await store.close()
+
+
+async def test_an_interrupt_to_the_process_group_does_not_end_the_writer(tmp_path: Path) -> None:
+    """Ctrl-C reaches every process of the terminal's group; the writer ends when the store
+    closes it, after its last write, not in the middle of one."""
+    store = SqliteStore(str(tmp_path / "sigint.db"))
+    await store.open()
+    try:
+        await store.write([create("one")])
+        pid = store._writer_process().pid
+        assert pid is not None
+        os.kill(pid, signal.SIGINT)
+        os.kill(pid, signal.SIGTERM)
+        await asyncio.sleep(0.1)
+        await store.write([create("two")])
+        assert store._writer_process().pid == pid
+    finally:
+        await store.close()
+
+
+async def test_closing_the_store_commits_its_writes_and_ends_the_writer_process(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "closed.db")
+    store = SqliteStore(path)
+    await store.open()
+    await store.write([create("one")])
+    pid = store._writer_process().pid
+    assert pid is not None
+    await store.close()
+    with pytest.raises(ProcessLookupError):  # it has exited and been reaped
+        os.kill(pid, 0)
+    with pytest.raises(StorageError, match="not open"):
+        await store.write([create("two")])
+    reopened = SqliteStore(path)
+    await reopened.open()
+    try:
+        assert await reopened.read("Patient", "one") is not None
+    finally:
+        await reopened.close()
