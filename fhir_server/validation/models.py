@@ -69,7 +69,13 @@ def _path(resource_type: str, loc: tuple[int | str, ...]) -> str:
 
 def model_issues(resource: Mapping[str, Any]) -> list[Issue]:
     """Issues the R4B model finds (required elements, choice types, value formats)."""
-    found = skeleton(resource)
+    return model_issues_of(resource, skeleton(resource))
+
+
+def model_issues_of(
+    resource: Mapping[str, Any], found: tuple[Key, list[Any]] | None
+) -> list[Issue]:
+    """:func:`model_issues` of a resource whose skeleton the caller has (``found``)."""
     if found is not None:
         key, values = found
         plan = _PLANS.get(key)

@@ -32,7 +32,7 @@ from typing import Any, NamedTuple, TypeAlias
 
 from fhir_server.errors import Issue
 
-__all__ = ["shape_issues"]
+__all__ = ["shape_issues", "values_hold"]
 
 MAX_DEPTH = 64
 """Deepest nesting of JSON objects checked; deeper content gets one issue."""
@@ -141,6 +141,28 @@ def shape_issues(resource: Mapping[str, Any], *, max_issues: int = 50) -> list[I
         with suppress(_Enough):
             checker.check_resource(resource, "", 1)
     return checker.issues
+
+
+def values_hold(values: list[Any]) -> bool:
+    """The rules above that look at a primitive's value, not at the structure around it:
+    strings are not empty, numbers are finite. ``values`` are a skeleton's (see
+    ``fhir_server.validation.skeleton``): a resource whose skeleton passed :func:`shape_issues`
+    passes again exactly when these hold (the skeleton pictures every name, nesting, array,
+    null and JSON type)."""
+    for value in values:
+        kind = type(value)
+        if kind is str:
+            if not value:
+                return False
+        elif kind is list:  # a primitive array
+            if not values_hold(value):
+                return False
+        elif kind is float:
+            if not isfinite(value):
+                return False
+        elif kind is Decimal and not value.is_finite():
+            return False
+    return True
 
 
 def _render(path: _Path) -> str:
