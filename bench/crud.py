@@ -8,10 +8,10 @@ deadline, a connection's writes of one event-loop turn sent as one):
 
 * **server**: ``mhs-fhir serve --database-url sqlite:///<tmp>/bench.db --log-level warning``;
 * **ceiling**: ``bench/ceiling_app.py``, a bare Starlette app that stores the same JSON in one
-  SQLite table with the same pragmas and the same connection strategy (reads on the event-loop
-  thread, writes through one writer thread with group commit). It is the cost of HTTP + ASGI +
-  SQLite with none of the server's own layers, so ``server / ceiling`` is the share of the
-  achievable throughput the server keeps.
+  SQLite table with the same pragmas and nearly the same connection strategy (reads on the
+  event-loop thread, writes through one writer thread with group commit; the server's writer
+  is a process). It is the cost of HTTP + ASGI + SQLite with none of the server's own layers,
+  so ``server / ceiling`` is the share of the achievable throughput the server keeps.
 
 Each gets a pool of ``--pool`` Patients (created through its own API) and a warm-up. Then:
 
@@ -26,17 +26,18 @@ Each gets a pool of ``--pool`` Patients (created through its own API) and a warm
    under ``--paced-rate`` req/s: the latency of a server that is not saturated.
 3. Memory: the server takes ``--creates`` creates (100k) in chunks of ``--sample-every``
    (10k); its VmRSS, RssAnon and RssFile are read from ``/proc/<pid>/status`` after each
-   chunk. The ceiling then takes ``--control-creates`` as a control: SQLite's page cache
-   (``PAGE_CACHE_BYTES`` per connection, in both) grows with the pages written until full,
-   then RSS must stay flat.
+   chunk, summed with its SQLite writer process's. The ceiling then takes
+   ``--control-creates`` as a control: SQLite's page cache (``PAGE_CACHE_BYTES`` per
+   connection, in both) grows with the pages written until full, then RSS must stay flat.
 
 How to read the output
 ----------------------
 * ``req/s``: responses per second over the phase; ``p50``/``p99``/``max``: latency as the
   client saw it, in ms. In a closed loop, mean latency = clients / throughput (Little's law),
   so at 32 clients a p99 under 10 ms needs well over 3,200 req/s;
-* ``srv CPU``: CPU time of the process under test / wall time (100% = one core; the server's
-  Python work is bound to one core by the GIL, its SQLite writer thread can add more);
+* ``srv CPU``: CPU time of the process under test and its child processes / wall time (100% =
+  one core; the server's Python work is bound to one core by the GIL, its SQLite writer
+  process adds its own; the ceiling's writer is a thread);
   ``cli CPU``: the same for the load generator; ``other CPU``: everything else on the machine
   (other tenants), the noise: the machine has 2 cores, so 100% other leaves one;
 * with ``--rounds`` > 1 each figure is the median over rounds (``max``: the maximum), and a
@@ -50,7 +51,7 @@ How to read the output
 
 ``.venv/bin/python bench/crud.py --quick`` is a smoke run (2 s phases, 5k creates, ~1 min);
 the default run takes 9 to 13 minutes, most of it the 100k creates of the memory phase at the
-server's create rate (150-350/s on the 2-core machine); ``--creates 50000`` saves about half
+server's create rate (about 2,000/s on the 2-core machine); ``--creates 50000`` saves about half
 of that (RSS plateaus within the first 20k). See bench/README.md.
 """
 
@@ -196,9 +197,29 @@ class Phase:
         return self.requests / self.seconds if self.seconds > 0 else 0.0
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (the server's SQLite writer process), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        parent = int(stat[stat.rindex(")") + 2 :].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    return tree
+
+
 @dataclass(frozen=True, slots=True)
 class Memory:
-    """From /proc/<pid>/status, in MiB."""
+    """From /proc/<pid>/status of a process and its descendants, summed, in MiB."""
 
     rss: float
     anon: float
@@ -206,19 +227,31 @@ class Memory:
 
     @staticmethod
     def of(pid: int) -> Memory:
-        fields: dict[str, float] = {}
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "RssAnon", "RssFile"):
-                fields[key] = int(value.split()[0]) / 1024.0  # kB -> MiB
-        return Memory(fields["VmRSS"], fields.get("RssAnon", 0.0), fields.get("RssFile", 0.0))
+        fields: dict[str, float] = {"VmRSS": 0.0, "RssAnon": 0.0, "RssFile": 0.0}
+        for member in process_tree(pid):
+            try:
+                status = Path(f"/proc/{member}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                key, _, value = line.partition(":")
+                if key in fields:
+                    fields[key] += int(value.split()[0]) / 1024.0  # kB -> MiB
+        return Memory(fields["VmRSS"], fields["RssAnon"], fields["RssFile"])
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads), from /proc/<pid>/stat."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+    """User + system CPU time of a process (all its threads) and its descendants, from
+    /proc/<pid>/stat."""
+    total = 0.0
+    for member in process_tree(pid):
+        try:
+            stat = Path(f"/proc/{member}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+    return total
 
 
 def machine_busy_seconds() -> float:
