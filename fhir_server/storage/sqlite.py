@@ -209,9 +209,26 @@ class _Link(asyncio.Protocol):
 
     def flush(self) -> None:
         self.flush_due = False
-        if self.outbox and self.transport is not None:
-            self.transport.write(sqlite_writer.frame(tuple(self.outbox)))
+        jobs = tuple(self.outbox)
         self.outbox.clear()
+        if not jobs or self.transport is None:
+            return
+        try:
+            data = sqlite_writer.frame(jobs)
+        except ValueError:  # a value marshal cannot carry: those jobs fail, not the others
+            data = b"".join(self._framed_alone(jobs))
+        self.transport.write(data)
+
+    def _framed_alone(self, jobs: tuple[tuple[int, int, Any], ...]) -> list[bytes]:
+        frames = []
+        for job in jobs:
+            try:
+                frames.append(sqlite_writer.frame((job,)))
+            except ValueError as exc:
+                waiter = self.waiting.pop(job[0], None)
+                if waiter is not None:
+                    _settle(waiter, sqlite_writer.FAILED, f"the write cannot be stored: {exc}")
+        return frames
 
     def data_received(self, data: bytes) -> None:
         self.received += data

@@ -11,12 +11,13 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from fhir_server.storage import Write
-from fhir_server.storage.records import StorageError, VersionConflict
+from fhir_server.storage.records import NumberRow, StorageError, VersionConflict
 from fhir_server.storage.schema import SCHEMA_VERSION
 from fhir_server.storage.sqlite import (
     BULK_WRITER_CACHE_BYTES,
@@ -328,3 +329,37 @@ async def test_closing_the_store_commits_its_writes_and_ends_the_writer_process(
         assert await reopened.read("Patient", "one") is not None
     finally:
         await reopened.close()
+
+
+async def test_a_write_the_writer_process_cannot_be_sent_fails_alone(tmp_path: Path) -> None:
+    """A value the wire cannot carry (here a Decimal in an index row) fails its write with a
+    StorageError instead of leaving it unanswered; the writes sent with it are stored."""
+    store = SqliteStore(str(tmp_path / "unsendable.db"))
+    await store.open()
+    try:
+        odd = Write(
+            type="Observation",
+            id="odd",
+            version=1,
+            expected_version=None,
+            last_updated="2026-01-01T00:00:00.000Z",
+            method="POST",
+            body=b"{}",
+            index=(NumberRow("Observation.value-quantity", Decimal("1.50")),),  # type: ignore[arg-type]
+        )
+        results = await asyncio.wait_for(
+            asyncio.gather(
+                store.write([create("before")]),
+                store.write([odd]),
+                store.write([create("after")]),
+                return_exceptions=True,
+            ),
+            timeout=10,
+        )
+        assert isinstance(results[1], StorageError), results
+        assert not isinstance(results[0], BaseException)
+        assert not isinstance(results[2], BaseException)
+        assert await store.read("Observation", "odd") is None
+        assert await store.read("Patient", "after") is not None
+    finally:
+        await store.close()
