@@ -23,6 +23,7 @@ import concurrent.futures
 import itertools
 import logging
 import os
+import signal
 import socket
 import sqlite3
 import sys
@@ -192,6 +193,10 @@ class _Link(asyncio.Protocol):
         self.lost: asyncio.Future[None] = loop.create_future()
         self.reported: asyncio.Task[None] | None = None  # the log line of an unexpected end
 
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.WriteTransport, transport)
 
@@ -275,7 +280,7 @@ def _settle(waiter: _Waiter, status: int, value: Any) -> None:
 
 class _WriterProcess:
     """The store's side of its writer process: starts it (again, should it end), sends jobs.
-    It serves one event loop at a time, the one the process was started on."""
+    It serves the event loop the process was started on (a server's or a command's one)."""
 
     def __init__(self, path: str, cache_bytes: int) -> None:
         script = sqlite_writer.__file__
@@ -287,15 +292,15 @@ class _WriterProcess:
 
     @property
     def pid(self) -> int | None:
-        return None if self._link is None else self._link.process.pid
+        return None if self._link is None else self._link.pid
 
     async def _link_on(self, loop: asyncio.AbstractEventLoop) -> _Link:
         link = self._link
         if self._closed:
             raise StorageError("store is not open")
-        if link is not None and link.loop is not loop and not link.loop.is_closed():
-            raise StorageError("the store is in use on another event loop")
-        if link is not None and link.transport is not None and link.loop is loop:
+        if link is not None and link.loop is not loop:
+            raise StorageError("the store was opened for another event loop")
+        if link is not None and link.transport is not None:
             return link
         if self._starting is None:
             self._starting = loop.create_task(self._start(loop))
@@ -360,6 +365,10 @@ class _WriterProcess:
         if link is None:
             return
         link.closing = True
+        if link.loop is not asyncio.get_running_loop():  # its loop has gone: nobody listens
+            log.warning("SQLite writer process %d stopped from another event loop", link.pid)
+            os.kill(link.pid, signal.SIGKILL)
+            return
         if link.transport is not None:
             link.flush()
             link.transport.write_eof()

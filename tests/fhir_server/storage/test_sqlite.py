@@ -363,3 +363,33 @@ async def test_a_write_the_writer_process_cannot_be_sent_fails_alone(tmp_path: P
         assert await store.read("Patient", "after") is not None
     finally:
         await store.close()
+
+
+def test_a_store_serves_the_event_loop_its_writer_process_started_on(tmp_path: Path) -> None:
+    """Used from a second event loop, a write is refused with a clear error; closing the store
+    from there ends the process (nothing listens on the first loop any more)."""
+    store = SqliteStore(str(tmp_path / "loops.db"))
+
+    async def first() -> int | None:
+        await store.open()
+        await store.write([create("one")])
+        return store._writer_process().pid
+
+    pid = asyncio.run(first())
+    assert pid is not None
+
+    async def second() -> None:
+        with pytest.raises(StorageError, match="another event loop"):
+            await store.write([create("two")])
+        await store.close()
+
+    asyncio.run(second())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"writer process {pid} still there")
