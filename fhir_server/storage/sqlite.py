@@ -26,6 +26,7 @@ import os
 import signal
 import socket
 import sqlite3
+import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -179,9 +180,7 @@ class _Link(asyncio.Protocol):
     """One writer process and its socket, an asyncio transport on the event loop that
     started it: answers are read and handed to their callers on that loop, with no thread."""
 
-    def __init__(
-        self, process: asyncio.subprocess.Process, loop: asyncio.AbstractEventLoop
-    ) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop) -> None:
         self.process = process
         self.loop = loop
         self.transport: asyncio.WriteTransport | None = None
@@ -256,7 +255,7 @@ class _Link(asyncio.Protocol):
             self.reported = self.loop.create_task(self._report())
 
     async def _report(self) -> None:
-        status = await self.process.wait()
+        status = await asyncio.to_thread(self.process.wait)
         log.error(
             "the SQLite writer process %d ended (status %s); the next write starts another",
             self.process.pid,
@@ -311,11 +310,13 @@ class _WriterProcess:
         try:
             ours, theirs = socket.socketpair()
             try:
-                process = await asyncio.create_subprocess_exec(
-                    *self._args,
-                    str(theirs.fileno()),
+                # Waited for in a thread, not by asyncio's child watching: a store may run on
+                # an event loop outside the main thread (tests' servers), where that was slow.
+                process = await asyncio.to_thread(
+                    subprocess.Popen,
+                    [*self._args, str(theirs.fileno())],
                     pass_fds=(theirs.fileno(),),
-                    stdin=asyncio.subprocess.DEVNULL,
+                    stdin=subprocess.DEVNULL,
                 )
             except OSError as exc:
                 ours.close()
@@ -368,12 +369,13 @@ class _WriterProcess:
         if link.loop is not asyncio.get_running_loop():  # its loop has gone: nobody listens
             log.warning("SQLite writer process %d stopped from another event loop", link.pid)
             os.kill(link.pid, signal.SIGKILL)
+            await asyncio.to_thread(link.process.wait)
             return
         if link.transport is not None:
             link.flush()
             link.transport.write_eof()
         await link.lost
-        await link.process.wait()
+        await asyncio.to_thread(link.process.wait)
 
 
 def _version(type: str, id: str, row: Sequence[Any]) -> StoredVersion:
