@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from fhir_server.resource_json import parse_json
 from fhir_server.search.registry import indexed_params
 from fhir_server.search.types import module_for
-from fhir_server.storage.records import IndexRow
+from fhir_server.storage.records import IndexRow, Write
 
 INDEX_VERSION = "r4-core-5+mhs-ig-1"
 """Changes whenever extraction changes: a store indexed under another version is reindexed."""
@@ -32,3 +33,10 @@ def extract(
         if nodes:
             rows.extend(module_for(param.kind).extract(param.key, nodes, base_url))
     return tuple(dict.fromkeys(rows))
+
+
+def rows_of(write: Write) -> tuple[IndexRow, ...]:
+    """The index rows of ``write``'s version: given, or extracted from its body (``index_base``)."""
+    if write.index_base is None or write.body is None:
+        return write.index
+    return extract(parse_json(write.body), base_url=write.index_base)

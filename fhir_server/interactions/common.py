@@ -131,7 +131,7 @@ async def write_version(
         version = (current.version if current else 0) + 1
         last_updated = now_instant()
         body: bytes | None = None
-        index: tuple[IndexRow, ...] = ()
+        index: tuple[IndexRow, ...] | None = ()
         if resource is not None:
             document = stamped(resource, id=id, version=version, last_updated=last_updated)
             index = _checked(ctx, type, id, resource, document)
@@ -147,7 +147,8 @@ async def write_version(
                 last_updated=last_updated,
                 method=method,
                 body=body,
-                index=index,
+                index=index or (),
+                index_base=ctx.base_url if index is None else None,  # the engine extracts
             )
         ]
         for companion in effects.companions if effects else ():
@@ -171,15 +172,16 @@ async def write_version(
 
 def _checked(
     ctx: Context, type: str, id: str, resource: dict[str, Any], document: dict[str, Any]
-) -> tuple[IndexRow, ...]:
-    """Validate ``document`` (``resource`` stamped as a version) and extract its index rows,
-    or take both from ``ctx.prepared`` when that holds exactly this resource."""
+) -> tuple[IndexRow, ...] | None:
+    """Validate ``document`` (``resource`` stamped as a version), or take it as validated,
+    with its index rows, from ``ctx.prepared`` when that holds exactly this resource: those
+    rows, else None (the engine extracts them, ``Write.index_base``)."""
     profile = ctx.required_profiles.get(type)
     ready = ctx.prepared.get((type, id))
     if ready is not None and ready.required_profile == profile and ready.resource == resource:
         return ready.index
     validate_resource(document, required_profile=profile)
-    return indexing.extract(document, base_url=ctx.base_url)
+    return None
 
 
 def prepare(ctx: Context, type: str, id: str, resource: dict[str, Any]) -> Prepared:
@@ -191,7 +193,8 @@ def prepare(ctx: Context, type: str, id: str, resource: dict[str, Any]) -> Prepa
     what the write would (422 naming the element).
     """
     document = stamped(resource, id=id, version=1, last_updated=now_instant())
-    index = _checked(replace(ctx, prepared={}), type, id, resource, document)
+    _checked(replace(ctx, prepared={}), type, id, resource, document)
+    index = indexing.extract(document, base_url=ctx.base_url)
     return Prepared(resource, ctx.required_profiles.get(type), index)
 
 
@@ -211,7 +214,7 @@ def _companion_write(ctx: Context, companion: Companion, last_updated: str) -> W
         last_updated=last_updated,
         method="PUT",
         body=dumps(document),
-        index=indexing.extract(document, base_url=ctx.base_url),
+        index_base=ctx.base_url,
     )
 
 

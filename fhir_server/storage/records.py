@@ -120,6 +120,11 @@ class Write:
     ``expected_version`` is the compare-and-swap guard: the engine applies the write only if
     the current version is exactly that (``None``: no version exists at all). Otherwise the
     whole batch of writes fails with :class:`VersionConflict` and nothing is stored.
+
+    ``index`` holds the version's index rows, unless ``index_base`` is set: then the engine
+    extracts them from ``body`` itself (``fhir_server.indexing.rows_of``), references under
+    that base URL being local, wherever that costs the server's event loop least (the SQLite
+    engine: in its writer process).
     """
 
     type: str
@@ -130,6 +135,7 @@ class Write:
     method: Method
     body: bytes | None
     index: tuple[IndexRow, ...] = ()
+    index_base: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -34,6 +34,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from fhir_server.indexing import extract, rows_of
+from fhir_server.resource_json import parse_json
 from fhir_server.search.plan import Cursor, SearchPlan
 from fhir_server.storage import sqlite_writer
 from fhir_server.storage.records import (
@@ -52,7 +54,13 @@ from fhir_server.storage.records import (
 )
 from fhir_server.storage.schema import MIGRATIONS, SCHEMA_VERSION
 from fhir_server.storage.sqlite_search import COMPONENT_COLUMNS, Compiler, Fragment, SizeOf
-from fhir_server.storage.sqlite_writer import MMAP_BYTES, EncodedRow, EncodedWrite, Groups
+from fhir_server.storage.sqlite_writer import (
+    MMAP_BYTES,
+    EncodedRow,
+    EncodedWrite,
+    Groups,
+    IndexedWrite,
+)
 
 log = logging.getLogger(__name__)
 
@@ -150,9 +158,24 @@ def encode_rows(rows: Sequence[IndexRow]) -> Groups:
     return tuple((table, tuple(encoded)) for table, encoded in grouped.items())
 
 
-def encode_write(w: Write) -> EncodedWrite:
-    index = encode_rows(w.index) if w.index and w.body is not None else ()
+def indexed_write(w: Write) -> IndexedWrite:
+    """``w`` with its index rows, encoded (extracted here if it left them to the engine)."""
+    index = encode_rows(rows_of(w)) if w.body is not None else ()
     return (w.type, w.id, w.version, w.expected_version, w.last_updated, w.method, w.body, index)
+
+
+def encode_write(w: Write) -> EncodedWrite:
+    """``w`` as the writer process takes it: index rows it left to the engine
+    (``index_base``) are extracted there, off the event loop."""
+    if w.body is None or w.index_base is None:
+        return indexed_write(w)
+    head = (w.type, w.id, w.version, w.expected_version, w.last_updated, w.method, w.body)
+    return (*head, w.index_base)
+
+
+def index_groups(body: bytes, base_url: str) -> Groups:
+    """The index rows of a stored body, encoded (the writer process's extraction)."""
+    return encode_rows(extract(parse_json(body), base_url=base_url))
 
 
 def _stored(writes: Sequence[Write]) -> Callable[[list[int]], list[StoredVersion]]:
@@ -461,7 +484,7 @@ class _Session:
 
     async def write(self, writes: Sequence[Write]) -> Sequence[StoredVersion]:
         conn = self._held()
-        encoded = [encode_write(w) for w in writes]
+        encoded = [indexed_write(w) for w in writes]
         keys = {key for write in encoded for key in sqlite_writer.keys_of(write[7])}
         fresh = self.store._params.register(conn, keys - self.pids.keys())
         self.pids.update(fresh)

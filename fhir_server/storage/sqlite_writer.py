@@ -31,7 +31,8 @@ import struct
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 GROUP_COMMIT_MAX = 128
@@ -81,8 +82,11 @@ EncodedRow = tuple[Any, ...]
 """An index row as stored: its parameter key, then its columns after ``rid`` and ``pid``."""
 Groups = tuple[tuple[int, tuple[EncodedRow, ...]], ...]
 """A resource's index rows by table number."""
-EncodedWrite = tuple[str, str, int, int | None, str, str, bytes | None, Groups]
+IndexedWrite = tuple[str, str, int, int | None, str, str, bytes | None, Groups]
 """(type, id, version, expected version, last updated, method, body, index rows)."""
+EncodedWrite = IndexedWrite | tuple[str, str, int, int | None, str, str, bytes | None, str]
+"""A write as sent: with its index rows, or with the base URL to extract them from its body
+with (``index_of``)."""
 
 
 class Conflict(Exception):
@@ -161,6 +165,24 @@ class Params:
         return fresh
 
 
+_INDEX_OF: list[Callable[[bytes, str], Groups]] = []
+
+
+def index_of(body: bytes, base_url: str) -> Groups:
+    """The index rows of a stored body, by the server's own extraction
+    (``fhir_server.storage.sqlite.index_groups``), imported the first time it is needed: the
+    process then holds the search registry and the FHIRPath compiler too (~170 ms to load),
+    and a store whose writes all come with their rows never pays for them."""
+    if not _INDEX_OF:
+        root = str(Path(__file__).resolve().parents[2])  # this file's own fhir_server
+        if root not in sys.path:
+            sys.path.insert(0, root)
+        from fhir_server.storage.sqlite import index_groups
+
+        _INDEX_OF.append(index_groups)
+    return _INDEX_OF[0](body, base_url)
+
+
 def keys_of(groups: Groups) -> set[str]:
     return {row[0] for _, rows in groups for row in rows}
 
@@ -176,7 +198,7 @@ def delete_index(conn: sqlite3.Connection, rid: int) -> None:
 
 
 def apply(
-    conn: sqlite3.Connection, writes: Sequence[EncodedWrite], pids: dict[str, int]
+    conn: sqlite3.Connection, writes: Sequence[IndexedWrite], pids: dict[str, int]
 ) -> list[int]:
     """Each write's new version, history entry and index rows; their history ``seq``\\ s.
     Raises ``Conflict`` when a write's expected version is not the current one."""
@@ -312,11 +334,32 @@ class Writer:
             while self.queue and len(batch) < GROUP_COMMIT_MAX and self.queue[0][1] < HOLD:
                 batch.append(self.queue.popleft())
             if batch:
-                self._answer(self._commit(batch))
+                batch, failed = self._indexed(batch)
+                self._answer(failed + (self._commit(batch) if batch else []))
             elif self.queue[0][1] == HOLD:
                 self._hold(self.queue.popleft())
             else:  # a RELEASE without a HOLD: nothing is held
                 self.queue.popleft()
+
+    @staticmethod
+    def _indexed(
+        batch: list[tuple[int, int, Any]],
+    ) -> tuple[list[tuple[int, int, Any]], list[tuple[int, int, Any]]]:
+        """The batch with the index rows its writes left to the writer extracted, before
+        its transaction (a batch that fails is run again: extracted once); a write whose
+        extraction fails fails alone."""
+        ready, failed = [], []
+        for job_id, op, payload in batch:
+            if op == WRITE and any(type(w[7]) is str for w in payload):
+                try:
+                    payload = tuple(
+                        (*w[:7], index_of(w[6], w[7])) if type(w[7]) is str else w for w in payload
+                    )
+                except Exception as exc:
+                    failed.append((job_id, FAILED, f"indexing the resource failed: {exc}"))
+                    continue
+            ready.append((job_id, op, payload))
+        return ready, failed
 
     def _hold(self, job: tuple[int, int, Any]) -> None:
         self._answer([(job[0], DONE, None)])

@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
+from fhir_server.indexing import rows_of
 from fhir_server.search.registry import compartment_params
 from fhir_server.storage.records import (
     INDEX_OF_KIND,
@@ -163,7 +164,7 @@ def shard_key(type: str, id: str, members: Sequence[str]) -> str:
 
 def current_fields(w: Write, seq: int) -> Document:
     """What a write sets on the resource document (not ``_id``, ``rid`` or ``shard``)."""
-    rows = w.index if w.body is not None else ()
+    rows = rows_of(w) if w.body is not None else ()
     return {
         "type": w.type,
         "id": w.id,
