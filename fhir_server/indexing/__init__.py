@@ -39,4 +39,5 @@ def rows_of(write: Write) -> tuple[IndexRow, ...]:
     """The index rows of ``write``'s version: given, or extracted from its body (``index_base``)."""
     if write.index_base is None or write.body is None:
         return write.index
-    return extract(parse_json(write.body), base_url=write.index_base)
+    document = write.document if write.document is not None else parse_json(write.body)
+    return extract(document, base_url=write.index_base)

@@ -132,6 +132,7 @@ async def write_version(
         last_updated = now_instant()
         body: bytes | None = None
         index: tuple[IndexRow, ...] | None = ()
+        document: dict[str, Any] | None = None
         if resource is not None:
             document = stamped(resource, id=id, version=version, last_updated=last_updated)
             index = _checked(ctx, type, id, resource, document)
@@ -149,6 +150,7 @@ async def write_version(
                 body=body,
                 index=index or (),
                 index_base=ctx.base_url if index is None else None,  # the engine extracts
+                document=document if index is None else None,
             )
         ]
         for companion in effects.companions if effects else ():
@@ -215,6 +217,7 @@ def _companion_write(ctx: Context, companion: Companion, last_updated: str) -> W
         method="PUT",
         body=dumps(document),
         index_base=ctx.base_url,
+        document=document,
     )
 
 

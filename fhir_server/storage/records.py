@@ -5,9 +5,9 @@ An engine knows these shapes and its database; it knows nothing of FHIR HTTP.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from fhir_server.fixed import fixed
 from fhir_server.search.plan import Cursor
@@ -124,7 +124,8 @@ class Write:
     ``index`` holds the version's index rows, unless ``index_base`` is set: then the engine
     extracts them from ``body`` itself (``fhir_server.indexing.rows_of``), references under
     that base URL being local, wherever that costs the server's event loop least (the SQLite
-    engine: in its writer process).
+    engine: in its writer process). ``document``: ``body`` as parsed, when the writer of the
+    write has it (extraction then need not parse the body again); never changed afterwards.
     """
 
     type: str
@@ -136,6 +137,7 @@ class Write:
     body: bytes | None
     index: tuple[IndexRow, ...] = ()
     index_base: str | None = None
+    document: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

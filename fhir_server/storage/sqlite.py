@@ -22,6 +22,7 @@ import asyncio
 import concurrent.futures
 import itertools
 import logging
+import marshal
 import os
 import signal
 import socket
@@ -170,12 +171,18 @@ def encode_write(w: Write) -> EncodedWrite:
     if w.body is None or w.index_base is None:
         return indexed_write(w)
     head = (w.type, w.id, w.version, w.expected_version, w.last_updated, w.method, w.body)
-    return (*head, w.index_base)
+    try:
+        document = None if w.document is None else marshal.dumps(dict(w.document))
+    except ValueError:  # not plain JSON values (exact decimals): the process parses the body
+        document = None
+    return (*head, w.index_base, document)
 
 
-def index_groups(body: bytes, base_url: str) -> Groups:
-    """The index rows of a stored body, encoded (the writer process's extraction)."""
-    return encode_rows(extract(parse_json(body), base_url=base_url))
+def index_groups(body: bytes, base_url: str, document: bytes | None) -> Groups:
+    """The index rows of a stored body, encoded (the writer process's extraction): from the
+    body as parsed by the server (``document``, marshalled) when it came along."""
+    resource = marshal.loads(document) if document is not None else parse_json(body)
+    return encode_rows(extract(resource, base_url=base_url))
 
 
 def _stored(writes: Sequence[Write]) -> Callable[[list[int]], list[StoredVersion]]:

@@ -84,9 +84,11 @@ Groups = tuple[tuple[int, tuple[EncodedRow, ...]], ...]
 """A resource's index rows by table number."""
 IndexedWrite = tuple[str, str, int, int | None, str, str, bytes | None, Groups]
 """(type, id, version, expected version, last updated, method, body, index rows)."""
-EncodedWrite = IndexedWrite | tuple[str, str, int, int | None, str, str, bytes | None, str]
-"""A write as sent: with its index rows, or with the base URL to extract them from its body
-with (``index_of``)."""
+EncodedWrite = (
+    IndexedWrite | tuple[str, str, int, int | None, str, str, bytes | None, str, bytes | None]
+)
+"""A write as sent: with its index rows, or with the base URL to extract them with
+(``index_of``) and the body as the server parsed it (marshalled; None: parse the body)."""
 
 
 class Conflict(Exception):
@@ -165,10 +167,10 @@ class Params:
         return fresh
 
 
-_INDEX_OF: list[Callable[[bytes, str], Groups]] = []
+_INDEX_OF: list[Callable[[bytes, str, bytes | None], Groups]] = []
 
 
-def index_of(body: bytes, base_url: str) -> Groups:
+def index_of(body: bytes, base_url: str, document: bytes | None) -> Groups:
     """The index rows of a stored body, by the server's own extraction
     (``fhir_server.storage.sqlite.index_groups``), imported the first time it is needed: the
     process then holds the search registry and the FHIRPath compiler too (~170 ms to load),
@@ -180,7 +182,7 @@ def index_of(body: bytes, base_url: str) -> Groups:
         from fhir_server.storage.sqlite import index_groups
 
         _INDEX_OF.append(index_groups)
-    return _INDEX_OF[0](body, base_url)
+    return _INDEX_OF[0](body, base_url, document)
 
 
 def keys_of(groups: Groups) -> set[str]:
@@ -383,7 +385,8 @@ class Writer:
             if op == WRITE and any(type(w[7]) is str for w in payload):
                 try:
                     payload = tuple(
-                        (*w[:7], index_of(w[6], w[7])) if type(w[7]) is str else w for w in payload
+                        w if type(w[7]) is not str else (*w[:7], index_of(w[6], w[7], w[8]))
+                        for w in payload
                     )
                 except Exception as exc:
                     failed.append((job_id, FAILED, f"indexing the resource failed: {exc}"))
