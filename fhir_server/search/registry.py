@@ -17,7 +17,6 @@ from typing import Any
 import ig
 from fhir_server.search.fhirpath import Accessor, Unsupported, compile_expression, compile_relative
 from fhir_server.spec import compartment_patient, search_parameters
-from fhir_server.validation import served_types
 
 INDEXED_KINDS = frozenset(
     {"string", "token", "reference", "date", "number", "quantity", "uri", "composite"}
@@ -147,5 +146,7 @@ def compartment_params(type: str) -> tuple[str, ...]:
 
 def warm() -> None:
     """Compile every served type's expressions (at start-up, not on the first request)."""
+    from fhir_server.validation import served_types  # the models: not for extraction alone
+
     for type in served_types():
         indexed_params(type)

@@ -45,7 +45,8 @@ from fhir_server.storage.records import (
     IndexRow,
 )
 from fhir_server.storage.schema import INDEX_TABLES, SCHEMA_VERSION
-from fhir_server.storage.sqlite import SqliteStore, encode_row
+from fhir_server.storage.sqlite import SqliteStore
+from fhir_server.storage.sqlite_rows import encode_row
 from smart_auth.sqlite_store import audit_path
 
 __all__ = [

@@ -7,8 +7,9 @@
   connection: it applies every write waiting on its socket in one transaction and commits once
   (group commit); a write whose compare-and-swap fails fails alone, and no caller hears of
   success before the commit is durable (``synchronous=FULL``). The store encodes each write as
-  plain tuples on the way (``encode_write``). Should the process die, its waiting writes fail
-  with a StorageError and the next write starts a new one.
+  plain tuples on the way (``encode_write``); the index rows of a write that leaves them to
+  the engine (``Write.index_base``) are extracted there, off the event loop. Should the
+  process die, its waiting writes fail with a StorageError and the next write starts another.
 - A transaction (``_Session``) holds the writer process between two of its commits and runs
   its reads, searches and writes on the store's own transaction connection, so it sees its
   own writes and commits (or rolls back) as a whole.
@@ -22,7 +23,6 @@ import asyncio
 import concurrent.futures
 import itertools
 import logging
-import marshal
 import os
 import signal
 import socket
@@ -35,17 +35,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from fhir_server.indexing import extract, rows_of
-from fhir_server.resource_json import parse_json
 from fhir_server.search.plan import Cursor, SearchPlan
 from fhir_server.storage import sqlite_writer
 from fhir_server.storage.records import (
-    INDEX_OF_KIND,
-    KIND_OF_ROW,
-    CompositeRow,
     HistoryQuery,
     IndexEntry,
-    IndexRow,
     Method,
     SearchPage,
     StorageError,
@@ -54,14 +48,9 @@ from fhir_server.storage.records import (
     Write,
 )
 from fhir_server.storage.schema import MIGRATIONS, SCHEMA_VERSION
-from fhir_server.storage.sqlite_search import COMPONENT_COLUMNS, Compiler, Fragment, SizeOf
-from fhir_server.storage.sqlite_writer import (
-    MMAP_BYTES,
-    EncodedRow,
-    EncodedWrite,
-    Groups,
-    IndexedWrite,
-)
+from fhir_server.storage.sqlite_rows import encode_rows, encode_write, indexed_write
+from fhir_server.storage.sqlite_search import Compiler, Fragment, SizeOf
+from fhir_server.storage.sqlite_writer import MMAP_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +65,10 @@ index rows at scattered places of the index B-trees; with their inner pages cach
 insert reads one leaf (an eligibility import of 10k families: SQL time 25.7 -> 18.8 s against
 4 MiB). The server's writer keeps ``PAGE_CACHE_BYTES``: its writes are few and small, and its
 memory stays flat."""
+
+OFFLOAD_AT = 4
+"""Jobs waiting for the writer process from which on a write's index rows are extracted there
+(``SqliteStore.write``)."""
 
 _READ_CURRENT = """
 SELECT r.version, r.last_updated, v.method, v.body, v.seq
@@ -120,69 +113,6 @@ def migrate(conn: sqlite3.Connection) -> int:
                 f" the database is left at version {version}"
             ) from exc
     return found
-
-
-# -- writes as the writer process takes them ------------------------------------------------
-
-_TABLE_OF_ROW: dict[type, int] = {
-    row_type: sqlite_writer.INDEX_TABLES.index(INDEX_OF_KIND[kind])
-    for row_type, kind in KIND_OF_ROW.items()
-}
-
-
-def _composite_values(row: CompositeRow) -> tuple[Any, ...]:
-    """The 15 generic component columns of ``idx_composite`` (three components of five)."""
-    out: list[Any] = []
-    for part in (*row.parts, None, None, None)[:3]:
-        slots = dict.fromkeys(("a", "b", "n", "lo", "hi"))
-        if part is not None:
-            layout = COMPONENT_COLUMNS[KIND_OF_ROW[type(part)]]
-            for name, column in layout.items():
-                if name != "top":  # a composite keeps one number per component
-                    slots[column] = getattr(part, name)
-        out.extend(slots.values())
-    return tuple(out)
-
-
-def encode_row(row: IndexRow) -> tuple[int, EncodedRow]:
-    """(table number, the row as stored: its parameter key, then its columns after ``pid``)."""
-    if isinstance(row, CompositeRow):
-        return _TABLE_OF_ROW[CompositeRow], (row.param, *_composite_values(row))
-    return _TABLE_OF_ROW[type(row)], tuple(row)
-
-
-def encode_rows(rows: Sequence[IndexRow]) -> Groups:
-    grouped: dict[int, list[EncodedRow]] = {}
-    for row in rows:
-        table, encoded = encode_row(row)
-        grouped.setdefault(table, []).append(encoded)
-    return tuple((table, tuple(encoded)) for table, encoded in grouped.items())
-
-
-def indexed_write(w: Write) -> IndexedWrite:
-    """``w`` with its index rows, encoded (extracted here if it left them to the engine)."""
-    index = encode_rows(rows_of(w)) if w.body is not None else ()
-    return (w.type, w.id, w.version, w.expected_version, w.last_updated, w.method, w.body, index)
-
-
-def encode_write(w: Write) -> EncodedWrite:
-    """``w`` as the writer process takes it: index rows it left to the engine
-    (``index_base``) are extracted there, off the event loop."""
-    if w.body is None or w.index_base is None:
-        return indexed_write(w)
-    head = (w.type, w.id, w.version, w.expected_version, w.last_updated, w.method, w.body)
-    try:
-        document = None if w.document is None else marshal.dumps(dict(w.document))
-    except ValueError:  # not plain JSON values (exact decimals): the process parses the body
-        document = None
-    return (*head, w.index_base, document)
-
-
-def index_groups(body: bytes, base_url: str, document: bytes | None) -> Groups:
-    """The index rows of a stored body, encoded (the writer process's extraction): from the
-    body as parsed by the server (``document``, marshalled) when it came along."""
-    resource = marshal.loads(document) if document is not None else parse_json(body)
-    return encode_rows(extract(resource, base_url=base_url))
 
 
 def _stored(writes: Sequence[Write]) -> Callable[[list[int]], list[StoredVersion]]:
@@ -322,6 +252,11 @@ class _WriterProcess:
     @property
     def pid(self) -> int | None:
         return None if self._link is None else self._link.pid
+
+    @property
+    def waiting(self) -> int:
+        """Jobs sent and not answered yet."""
+        return 0 if self._link is None else len(self._link.waiting)
 
     async def _link_on(self, loop: asyncio.AbstractEventLoop) -> _Link:
         link = self._link
@@ -708,8 +643,15 @@ class SqliteStore:
         return self._writer
 
     async def write(self, writes: Sequence[Write]) -> Sequence[StoredVersion]:
-        encoded = tuple(encode_write(w) for w in writes)
-        return await self._writer_process().submit(sqlite_writer.WRITE, encoded, _stored(writes))
+        """Index rows a write leaves to the engine are extracted in the writer process when
+        writes queue for it (``OFFLOAD_AT``): under load, that work then runs beside the
+        event loop's. A lone write is indexed here, so that a store that takes a few writes at
+        a time (a short command, a test) never has its writer process load the search
+        registry and compile its expressions (~0.1 s of CPU)."""
+        writer = self._writer_process()
+        encode = encode_write if writer.waiting >= OFFLOAD_AT else indexed_write
+        encoded = tuple(encode(w) for w in writes)
+        return await writer.submit(sqlite_writer.WRITE, encoded, _stored(writes))
 
     async def replace_index(self, entries: Sequence[IndexEntry]) -> None:
         encoded = tuple(

@@ -16,9 +16,11 @@ connection, and the jobs that arrive meanwhile wait in order.
 
 Why a process: the server's event loop holds the GIL nearly all the time under load, and a
 writer thread needs it back after every statement, so the two took turns on one core. Here
-SQLite's work runs on the other core. This module imports nothing but the standard library: the
-process starts in a few tens of milliseconds, and the server imports from it what both sides
-share (the connection settings, the write lock, applying a write).
+SQLite's work runs on the other core, and so does the extraction of index rows for writes that
+leave it to the engine (``Write.index_base``; ``index_of``). This module imports nothing but
+the standard library until such a write comes: the process starts in a few tens of
+milliseconds, and the server imports from it what both sides share (the connection settings,
+the write lock, applying a write).
 """
 
 from __future__ import annotations
@@ -172,14 +174,14 @@ _INDEX_OF: list[Callable[[bytes, str, bytes | None], Groups]] = []
 
 def index_of(body: bytes, base_url: str, document: bytes | None) -> Groups:
     """The index rows of a stored body, by the server's own extraction
-    (``fhir_server.storage.sqlite.index_groups``), imported the first time it is needed: the
+    (``fhir_server.storage.sqlite_rows.index_groups``), imported the first time it is needed: the
     process then holds the search registry and the FHIRPath compiler too (~170 ms to load),
     and a store whose writes all come with their rows never pays for them."""
     if not _INDEX_OF:
         root = str(Path(__file__).resolve().parents[2])  # this file's own fhir_server
         if root not in sys.path:
             sys.path.insert(0, root)
-        from fhir_server.storage.sqlite import index_groups
+        from fhir_server.storage.sqlite_rows import index_groups
 
         _INDEX_OF.append(index_groups)
     return _INDEX_OF[0](body, base_url, document)

@@ -4,29 +4,38 @@ getting in between another process's transactions."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sqlite3
 import sys
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from fhir_server.indexing import extract
+from fhir_server.resource_json import dumps
 from fhir_server.storage import Write
 from fhir_server.storage.records import NumberRow, StorageError, VersionConflict
-from fhir_server.storage.schema import SCHEMA_VERSION
+from fhir_server.storage.schema import INDEX_TABLES, SCHEMA_VERSION
 from fhir_server.storage.sqlite import (
     BULK_WRITER_CACHE_BYTES,
+    OFFLOAD_AT,
     PAGE_CACHE_BYTES,
     SchemaTooNew,
     SqliteStore,
 )
 
 pytestmark = pytest.mark.anyio
+
+EXAMPLES = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "fhir-r4-examples"
+STAMP = "2026-01-01T00:00:00.000Z"
 
 
 @pytest.fixture
@@ -393,3 +402,56 @@ def test_a_store_serves_the_event_loop_its_writer_process_started_on(tmp_path: P
         time.sleep(0.05)
     else:
         pytest.fail(f"writer process {pid} still there")
+
+
+def _index_of(path: str, type: str, id: str) -> Counter[tuple[Any, ...]]:
+    """The stored index rows of one resource, without their rid."""
+    conn = sqlite3.connect(path)
+    try:
+        (rid,) = conn.execute("SELECT rid FROM resources WHERE type = ? AND id = ?", (type, id))
+        found: Counter[tuple[Any, ...]] = Counter()
+        for table in INDEX_TABLES:
+            for row in conn.execute(f"SELECT * FROM {table} WHERE rid = ?", rid):
+                found[(table, *row[1:])] += 1
+        return found
+    finally:
+        conn.close()
+
+
+async def test_index_rows_are_the_same_extracted_here_or_in_the_writer_process(
+    tmp_path: Path,
+) -> None:
+    """A write that leaves its rows to the engine is indexed in the server when it comes
+    alone, in the writer process when writes queue; the stored rows are the same."""
+    path = str(tmp_path / "offload.db")
+    example = json.loads((EXAMPLES / "Patient-example.json").read_text())
+
+    def leaving_rows(id: str) -> Write:
+        document = {**example, "id": id, "meta": {"versionId": "1", "lastUpdated": STAMP}}
+        return Write(
+            type="Patient",
+            id=id,
+            version=1,
+            expected_version=None,
+            last_updated=STAMP,
+            method="POST",
+            body=dumps(document),
+            index_base="http://example.org/fhir",
+            document=document,
+        )
+
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        await store.write([leaving_rows("alone")])
+        async with writer_held(store):
+            queued = [store.write([leaving_rows(f"queued{n}")]) for n in range(OFFLOAD_AT + 1)]
+            sent = [asyncio.ensure_future(write) for write in queued]
+            await asyncio.sleep(0.05)
+            assert store._writer_process().waiting > OFFLOAD_AT  # the last ones were offloaded
+        await asyncio.gather(*sent)
+    finally:
+        await store.close()
+    alone = _index_of(path, "Patient", "alone")
+    assert sum(alone.values()) == len(extract(example, base_url="http://example.org/fhir"))
+    assert _index_of(path, "Patient", f"queued{OFFLOAD_AT}") == alone

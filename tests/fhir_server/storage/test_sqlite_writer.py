@@ -22,7 +22,7 @@ from fhir_server.storage.records import (
     UriRow,
 )
 from fhir_server.storage.schema import INDEX_TABLES
-from fhir_server.storage.sqlite import encode_row
+from fhir_server.storage.sqlite_rows import encode_row
 
 messages = st.lists(
     st.tuples(
