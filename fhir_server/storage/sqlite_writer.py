@@ -38,6 +38,11 @@ from pathlib import Path
 from typing import Any
 
 GROUP_COMMIT_MAX = 128
+WAL_CHECKPOINT_PAGES = 10_000
+"""The writer copies the WAL back into the database file once it holds this many pages (40
+MiB; SQLite's default is 1,000). A checkpoint writes each page once however often the WAL has
+it, and the pages a write touches (the index B-trees' leaves) come back batch after batch:
+written to disk per create 61 -> 52 KB with the example Patient."""
 LOCK_WAIT = 30.0
 LOCK_POLL = 0.001
 
@@ -49,8 +54,8 @@ REINDEX = 1
 SET_META = 2
 """payload: (key, value)."""
 SETTINGS = 3
-"""payload: (); result: the connection's cache_size, synchronous, journal_mode and busy_timeout
-(a dict)."""
+"""payload: (); result: the connection's cache_size, synchronous, journal_mode, busy_timeout
+and wal_autocheckpoint (a dict)."""
 HOLD = 4
 """payload: (); answered once every job before it is committed; then nothing runs until
 ``RELEASE`` (a message without a job id of its own)."""
@@ -488,9 +493,11 @@ class Writer:
             )
             return None
         if op == SETTINGS:
-            names = ("cache_size", "synchronous", "journal_mode", "busy_timeout")
-            return {name: self.conn.execute(f"PRAGMA {name}").fetchone()[0] for name in names}
+            return {name: self.conn.execute(f"PRAGMA {name}").fetchone()[0] for name in _SETTINGS}
         raise ValueError(f"unknown writer operation {op}")
+
+
+_SETTINGS = ("cache_size", "synchronous", "journal_mode", "busy_timeout", "wal_autocheckpoint")
 
 
 def _keys(job: tuple[int, int, Any]) -> set[str]:
@@ -519,6 +526,7 @@ def main(argv: Sequence[str]) -> None:
     sock = socket.socket(fileno=fd)
     conn = connect(path, cache_bytes=cache_bytes)
     conn.execute("PRAGMA busy_timeout = 0")  # begin_write waits for the lock itself
+    conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
     try:
         Writer(conn, sock).run()
     except (BrokenPipeError, ConnectionResetError):

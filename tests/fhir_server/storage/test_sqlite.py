@@ -31,6 +31,7 @@ from fhir_server.storage.sqlite import (
     SchemaTooNew,
     SqliteStore,
 )
+from fhir_server.storage.sqlite_writer import WAL_CHECKPOINT_PAGES
 
 pytestmark = pytest.mark.anyio
 
@@ -178,6 +179,7 @@ async def test_a_store_opened_for_an_import_gives_its_writer_the_larger_page_cac
         assert settings["cache_size"] == -(cache_bytes // 1024)  # KiB
         assert settings["synchronous"] == 2  # FULL: a commit is durable when it returns
         assert settings["journal_mode"] == "wal"
+        assert settings["wal_autocheckpoint"] == WAL_CHECKPOINT_PAGES
     finally:
         await store.close()
 
