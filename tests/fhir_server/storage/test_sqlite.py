@@ -50,7 +50,7 @@ def create(id: str) -> Write:
         id=id,
         version=1,
         expected_version=None,
-        last_updated="2026-01-01T00:00:00.000Z",
+        last_updated=STAMP,
         method="POST",
         body=b"{}",
     )
@@ -353,7 +353,7 @@ async def test_a_write_the_writer_process_cannot_be_sent_fails_alone(tmp_path: P
             id="odd",
             version=1,
             expected_version=None,
-            last_updated="2026-01-01T00:00:00.000Z",
+            last_updated=STAMP,
             method="POST",
             body=b"{}",
             index=(NumberRow("Observation.value-quantity", Decimal("1.50")),),  # type: ignore[arg-type]
