@@ -395,11 +395,9 @@ class _Session:
         self.pids = dict(store._params.ids)  # its own: keys it registers are not committed yet
         self.fresh: dict[str, int] = {}
 
-    def end(self) -> sqlite3.Connection:
-        """The connection, taken back from the session (it is the store's again)."""
-        conn, self._conn = self._conn, None
-        assert conn is not None, "a session ends once"
-        return conn
+    def end(self) -> None:
+        """The connection is the store's again: the session refuses further work."""
+        self._conn = None
 
     def _held(self) -> sqlite3.Connection:
         if self._conn is None:
